@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * backend: the VMM seam (DESIGN §3). The manager (core/service) drives every VMM
+ * through this one vtable; it never knows whether the VM is simulated in-process,
+ * a fakevmm or crosvm process, or a QEMU guest.
+ *
+ *   prepare(vm) -> plan    pure: argv, fds to inherit at fixed numbers, private
+ *                          wiring. Golden-testable; no side effects.
+ *   spawn(plan) -> child   starts the VMM; from then on the backend reports the
+ *                          guest's notifications and exactly one exit through the sink.
+ *   kill(child)            SIGKILL (as AVF); returns only after sink->exited ran,
+ *                          so stop() returns with onDied already queued.
+ *
+ * Death-reason derivation is not per backend: backends report a struct vm_exit and
+ * core/vm/death_reason.c decides.
+ *
+ * Re-entrancy contract: sink callbacks may call back into the backend (a callback
+ * that stops the VM calls kill from inside sink->guest). A backend therefore makes
+ * each sink call the last thing it does with the child in that call chain, and
+ * never reports anything after sink->exited. The manager frees a child only when
+ * the VM record goes, never from inside a sink call.
+ */
+#ifndef AVF_BACKENDS_BACKEND_H
+#define AVF_BACKENDS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <avf/avf_types.h>
+
+#include "config/vm_config.h"
+#include "loop/loop.h"
+#include "trace/trace.h"
+#include "vm/death_reason.h"
+
+struct backend;
+struct backend_child;
+
+/* A notification from the guest (IVirtualMachineService, guest -> host). */
+enum guest_event_kind {
+	GUEST_PAYLOAD_STARTED,
+	GUEST_PAYLOAD_READY,
+	GUEST_PAYLOAD_FINISHED, /* value = exit code */
+	GUEST_ERROR,            /* value = ErrorCode, message */
+};
+
+struct guest_event {
+	enum guest_event_kind kind;
+	int value;
+	const char *message;
+};
+
+/* How a backend reports a VM's life to its manager. */
+struct backend_sink {
+	/* Returns the manager's verdict (negative errno if the transition was refused);
+	 * a process backend sends it back to the guest as the call's result. */
+	int (*guest)(void *ctx, const struct guest_event *ev);
+	/* Exactly once per successfully spawned child. */
+	void (*exited)(void *ctx, const struct vm_exit *exit);
+};
+
+/* What prepare() is given. */
+struct backend_vm {
+	uint32_t cid;
+	const char *name;
+	const char *temp_dir; /* per-VM directory, may be NULL for in-process backends */
+	const struct vm_config *config;
+};
+
+struct backend_fd {
+	int parent_fd; /* fd in the manager (owned by the plan's creator) */
+	int child_fd;  /* number it must have in the VMM */
+};
+
+/* Result of prepare(): owned by the caller, freed with backend_plan_free(). */
+struct backend_plan {
+	char **argv; /* NULL-terminated; for display even when nothing is exec'd */
+	size_t argc;
+	struct backend_fd *fds;
+	size_t n_fds;
+	void *priv; /* backend-private, freed by priv_free */
+	void (*priv_free)(void *priv);
+};
+
+struct backend_ops {
+	const char *name;
+	int (*prepare)(struct backend *be, const struct backend_vm *vm, struct backend_plan **ret);
+	/* May take ownership of plan->priv (setting it NULL); the plan is freed by the caller. */
+	int (*spawn)(struct backend *be, struct backend_plan *plan,
+		     const struct backend_sink *sink, void *sink_ctx, struct backend_child **ret);
+	int (*kill)(struct backend_child *child);
+	/* Forget a child; if it is still running it is killed first (without reporting). */
+	struct backend_child *(*child_free)(struct backend_child *child);
+	/* Free the backend itself (all children freed before). */
+	void (*destroy)(struct backend *be);
+};
+
+/* Base of every backend; a backend embeds it first. */
+struct backend {
+	const struct backend_ops *ops;
+	struct loop *loop;
+	const struct trace *trace;
+};
+
+struct backend_plan *backend_plan_free(struct backend_plan *plan);
+/* Append a copy of @arg to plan->argv. -ENOMEM. */
+int backend_plan_add_arg(struct backend_plan *plan, const char *arg);
+int backend_plan_new(struct backend_plan **ret);
+/* Free a backend; accepts NULL; returns NULL. */
+struct backend *backend_free(struct backend *be);
+
+#endif
