@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "service/vmgr.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/avf_err.h"
+
+/* Per-VM state the manager keeps; owned by the VM record (freed in its dispose). */
+struct vmgr_vm {
+	struct vmgr *mgr;
+	struct vm *vm; /* not a reference: the record owns this entry */
+	struct vm_config config;
+	char *temp_dir;
+	struct backend_plan *plan; /* prepared at createVm, consumed by start */
+	struct backend_child *child;
+	struct loop_source *hangup_timer;
+	struct vmgr_vm *prev, *next;
+};
+
+struct vmgr {
+	struct vmgr_params p;
+	struct vmgr_vm *head, *tail;
+	size_t n_vms;
+};
+
+int vmgr_new(const struct vmgr_params *p, struct vmgr **ret)
+{
+	struct vmgr *m;
+
+	if (!p->loop || !p->backend || !p->context || !p->context->acquire || !p->context->release)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "vmgr needs a loop, a backend and a context provider");
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+	m->p = *p;
+	if (!m->p.boot_hangup_ns)
+		m->p.boot_hangup_ns = VMGR_BOOT_HANGUP_NS;
+	*ret = m;
+	return 0;
+}
+
+struct vmgr *vmgr_free(struct vmgr *m)
+{
+	if (!m)
+		return NULL;
+	assert(m->n_vms == 0 && "vmgr_free with VMs still referenced");
+	free(m);
+	return NULL;
+}
+
+static void entry_dispose(struct vm *vm, void *owner)
+{
+	struct vmgr_vm *e = owner;
+	struct vmgr *m = e->mgr;
+
+	e->hangup_timer = loop_source_free(e->hangup_timer);
+	if (e->child)
+		e->child = m->p.backend->ops->child_free(e->child);
+	backend_plan_free(e->plan);
+	m->p.context->release(m->p.context_data, vm_cid(vm));
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		m->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		m->tail = e->prev;
+	m->n_vms--;
+	vm_config_clear(&e->config);
+	free(e->temp_dir);
+	free(e);
+}
+
+/* Kill a running VM; returns after its exit was processed (onDied queued). */
+static int entry_kill(struct vmgr_vm *e)
+{
+	int r = vm_apply(e->vm, VM_EV_STOP);
+
+	if (r < 0)
+		return r;
+	return e->mgr->p.backend->ops->kill(e->child);
+}
+
+static void handle_last_unref(struct vm *vm, void *data)
+{
+	struct vmgr_vm *e = data;
+
+	trace_emitf(e->mgr->p.trace, "virtmgr", "last handle of vm:%u dropped", vm_cid(vm));
+	if (vm_status(vm)->run == VM_RUN_RUNNING)
+		entry_kill(e); /* cannot fail for a running VM but by a backend bug; nothing to tell */
+}
+
+int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret)
+{
+	struct vmgr_vm *e;
+	struct vm *vm = NULL;
+	struct vm_handle *h = NULL;
+	struct backend_vm bvm;
+	uint32_t cid;
+	int r;
+
+	r = vm_config_validate(config);
+	if (r < 0)
+		return r;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory creating VM");
+	r = vm_config_copy(&e->config, config);
+	if (r < 0) {
+		free(e);
+		return r;
+	}
+	r = m->p.context->acquire(m->p.context_data, config->name, &cid, &e->temp_dir);
+	if (r < 0) {
+		vm_config_clear(&e->config);
+		free(e);
+		return r;
+	}
+	r = vm_new(cid, config->name, m->p.trace, &vm);
+	if (r < 0) {
+		m->p.context->release(m->p.context_data, cid);
+		vm_config_clear(&e->config);
+		free(e->temp_dir);
+		free(e);
+		return r;
+	}
+	/* From here the record owns the entry: one cleanup path, vm_unref(). */
+	e->mgr = m;
+	e->vm = vm;
+	e->prev = m->tail;
+	if (m->tail)
+		m->tail->next = e;
+	else
+		m->head = e;
+	m->tail = e;
+	m->n_vms++;
+	vm_set_owner(vm, entry_dispose, e);
+
+	bvm = (struct backend_vm){ .cid = cid, .name = config->name, .temp_dir = e->temp_dir,
+				   .config = &e->config };
+	r = m->p.backend->ops->prepare(m->p.backend, &bvm, &e->plan);
+	if (r < 0)
+		goto fail;
+	r = vm_handle_new(vm, handle_last_unref, e, &h);
+	if (r < 0)
+		goto fail;
+	trace_emitf(m->p.trace, "virtmgr", "createVm(\"%s\") -> vm:%u %s",
+		    config->name ? config->name : "", cid, avf_vm_state_name(vm_state(vm)));
+	vm_unref(vm); /* the handle holds it now */
+	*ret = h;
+	return 0;
+fail:
+	trace_emitf(m->p.trace, "virtmgr", "createVm(\"%s\") failed: %s",
+		    config->name ? config->name : "", avf_err_last()->msg);
+	vm_unref(vm);
+	return r;
+}
+
+static void hangup_fired(struct loop_source *src, void *data)
+{
+	struct vmgr_vm *e = data;
+
+	e->hangup_timer = loop_source_free(e->hangup_timer);
+	vm_apply(e->vm, VM_EV_BOOT_TIMEOUT);
+	if (vm_status(e->vm)->payload != VM_PAYLOAD_HANGUP)
+		return;
+	trace_emitf(e->mgr->p.trace, "virtmgr", "vm:%u boot hangup: no payload start in %llu ms",
+		    vm_cid(e->vm), (unsigned long long)(e->mgr->p.boot_hangup_ns / LOOP_NSEC_PER_MSEC));
+	vm_ref(e->vm);
+	e->mgr->p.backend->ops->kill(e->child);
+	vm_unref(e->vm);
+}
+
+static int sink_guest(void *ctx, const struct guest_event *ev)
+{
+	struct vmgr_vm *e = ctx;
+	int r;
+
+	switch (ev->kind) {
+	case GUEST_PAYLOAD_STARTED:
+		r = vm_payload_started(e->vm);
+		break;
+	case GUEST_PAYLOAD_READY:
+		r = vm_payload_ready(e->vm);
+		break;
+	case GUEST_PAYLOAD_FINISHED:
+		r = vm_payload_finished(e->vm, ev->value);
+		break;
+	case GUEST_ERROR:
+		r = vm_payload_error(e->vm, (enum avf_error_code)ev->value, ev->message);
+		break;
+	default:
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT, "unknown guest event %d",
+				   (int)ev->kind);
+	}
+	return r;
+}
+
+static void sink_exited(void *ctx, const struct vm_exit *exit)
+{
+	struct vmgr_vm *e = ctx;
+
+	e->hangup_timer = loop_source_free(e->hangup_timer);
+	/* May free the record (and @e) once its callbacks ran: nothing after this. */
+	vm_exited(e->vm, exit);
+}
+
+static const struct backend_sink vmgr_sink = {
+	.guest = sink_guest,
+	.exited = sink_exited,
+};
+
+int vmgr_start(struct vmgr *m, struct vm_handle *h)
+{
+	struct vm *vm = vm_handle_vm(h);
+	struct vmgr_vm *e = vm_owner(vm);
+	struct vm_status next;
+	int r;
+
+	/* Refuse before touching the backend: "VM already started or failed". */
+	r = vm_status_apply(vm_status(vm), VM_EV_SPAWNED, &next);
+	if (r < 0)
+		goto out;
+	/* Armed before the spawn so a running app VM always has its hangup monitor. */
+	if (e->config.kind == VM_CONFIG_APP) {
+		r = loop_add_timer(m->p.loop, loop_now(m->p.loop) + m->p.boot_hangup_ns, hangup_fired,
+				   e, &e->hangup_timer);
+		if (r < 0)
+			goto out;
+	}
+	r = m->p.backend->ops->spawn(m->p.backend, e->plan, &vmgr_sink, e, &e->child);
+	e->plan = backend_plan_free(e->plan);
+	if (r < 0) {
+		char msg[AVF_ERR_MSG_MAX];
+
+		/* AVF: state Failed (reported DEAD), no onDied, service-specific error. */
+		snprintf(msg, sizeof(msg), "Error starting VM: %s", avf_err_last()->msg);
+		e->hangup_timer = loop_source_free(e->hangup_timer);
+		vm_apply(vm, VM_EV_SPAWN_FAILED);
+		avf_err_service(r, "%s", msg);
+		goto out;
+	}
+	vm_apply(vm, VM_EV_SPAWNED);
+out:
+	trace_emitf(m->p.trace, "virtmgr", "start(vm:%u) -> %s", vm_cid(vm),
+		    r < 0 ? avf_err_last()->msg : "ok");
+	return r;
+}
+
+int vmgr_stop(struct vmgr *m, struct vm_handle *h)
+{
+	struct vm *vm = vm_ref(vm_handle_vm(h));
+	int r = entry_kill(vm_owner(vm));
+
+	trace_emitf(m->p.trace, "virtmgr", "stop(vm:%u) -> %s", vm_cid(vm),
+		    r < 0 ? avf_err_last()->msg : "ok");
+	vm_unref(vm);
+	return r;
+}
+
+size_t vmgr_vm_count(const struct vmgr *m)
+{
+	return m->n_vms;
+}
+
+size_t vmgr_list(const struct vmgr *m, struct vmgr_vm_info *out, size_t max)
+{
+	size_t i = 0;
+
+	for (const struct vmgr_vm *e = m->head; e; e = e->next, i++)
+		if (i < max)
+			out[i] = (struct vmgr_vm_info){ .cid = vm_cid(e->vm),
+							.state = vm_state(e->vm),
+							.name = vm_name(e->vm),
+							.temp_dir = e->temp_dir };
+	return m->n_vms;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vmgr: the VM manager at the heart of virtmgr — IVirtualizationService.createVm
+ * and IVirtualMachine.start/stop — as glue of the model (vm, handle), a global VM
+ * context provider (CIDs), a backend and the event loop. No I/O of its own: the
+ * daemon wraps it in IPC, tests drive it directly on a virtual clock.
+ *
+ * Rules it implements (research/avf-spec.md 3, 4):
+ *   - createVm takes a global VM context (CID) first, prepares the VMM plan and
+ *     returns a NOT_STARTED VM's handle;
+ *   - start() spawns the VMM; a spawn failure leaves the VM DEAD (Failed) with no
+ *     onDied; start() twice fails;
+ *   - app VMs whose payload does not report Started within the boot hangup timeout
+ *     (AVF: 30 s) are killed and die with HANGUP;
+ *   - stop() sends SIGKILL and returns after onDied was queued; dropping the last
+ *     handle does the same;
+ *   - the context (CID) is released when the VM record goes: dead and every
+ *     handle gone.
+ */
+#ifndef AVF_CORE_SERVICE_VMGR_H
+#define AVF_CORE_SERVICE_VMGR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "config/vm_config.h"
+#include "handle/vm_handle.h"
+#include "loop/loop.h"
+#include "trace/trace.h"
+#include "vm/vm.h"
+
+/* AVF's BOOT_HANGUP_TIMEOUT for app VMs (A15). */
+#define VMGR_BOOT_HANGUP_NS (30ull * LOOP_NSEC_PER_SEC)
+
+/* Where global VM contexts come from: virtualizationservice, or a local allocator. */
+struct vmgr_context_ops {
+	/* Grant a context; *ret_temp_dir (malloc'd, may be set to NULL) is the per-VM dir. */
+	int (*acquire)(void *data, const char *name, uint32_t *ret_cid, char **ret_temp_dir);
+	void (*release)(void *data, uint32_t cid);
+};
+
+struct vmgr_params {
+	struct loop *loop;
+	struct backend *backend;
+	const struct vmgr_context_ops *context;
+	void *context_data;
+	const struct trace *trace;  /* may be NULL */
+	uint64_t boot_hangup_ns;    /* 0: VMGR_BOOT_HANGUP_NS */
+};
+
+struct vmgr;
+
+struct vmgr_vm_info {
+	uint32_t cid;
+	enum avf_vm_state state;
+	const char *name;     /* valid until the VM goes */
+	const char *temp_dir; /* may be NULL */
+};
+
+int vmgr_new(const struct vmgr_params *p, struct vmgr **ret);
+/* Every handle must have been dropped before (asserted). Accepts NULL; returns NULL. */
+struct vmgr *vmgr_free(struct vmgr *m);
+
+/* createVm: validates @config (copied), takes a context, prepares the VMM. */
+int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret);
+int vmgr_start(struct vmgr *m, struct vm_handle *h);
+int vmgr_stop(struct vmgr *m, struct vm_handle *h);
+
+/* VMs whose record still exists (created, running, or dead with handles left). */
+size_t vmgr_vm_count(const struct vmgr *m);
+/* Fill up to @max rows, oldest first; returns the total number of VMs. */
+size_t vmgr_list(const struct vmgr *m, struct vmgr_vm_info *out, size_t max);
+
+#endif

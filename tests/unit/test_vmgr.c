@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manager on the simulated backend and a virtual clock: whole lifecycles,
+ * in-process. Every AVF rule of DESIGN §4 that needs no real process is pinned here.
+ */
+#include "cmocka_wrap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/avf_err.h"
+#include "cid/cid_alloc.h"
+#include "fakes/sim/sim_backend.h"
+#include "service/local_context.h"
+#include "service/vmgr.h"
+
+#define SEC LOOP_NSEC_PER_SEC
+#define MSEC LOOP_NSEC_PER_MSEC
+
+struct fx {
+	struct loop *loop;
+	struct cid_alloc *cids;
+	struct backend *be;
+	struct local_context lc;
+	struct vmgr *mgr;
+	struct trace tr;
+	char trace_buf[16384];
+};
+
+/* What one client callback saw, as text, and when it died. */
+struct seen {
+	char log[1024];
+	int died;
+	enum avf_death_reason reason;
+	uint64_t died_at;
+	struct fx *fx;
+	struct vm_handle *drop_in_died; /* handle to drop from onDied */
+	struct vm_handle *stop_in_ready;
+};
+
+static void seen_log(struct seen *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seen_log(struct seen *s, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(s->log);
+
+	va_start(ap, fmt);
+	vsnprintf(s->log + n, sizeof(s->log) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void cb_started(void *d, uint32_t cid)
+{
+	seen_log(d, "started;");
+}
+
+static void cb_ready(void *d, uint32_t cid)
+{
+	struct seen *s = d;
+
+	seen_log(s, "ready;");
+	if (s->stop_in_ready)
+		assert_int_equal(vmgr_stop(s->fx->mgr, s->stop_in_ready), 0);
+}
+
+static void cb_finished(void *d, uint32_t cid, int code)
+{
+	seen_log(d, "finished(%d);", code);
+}
+
+static void cb_error(void *d, uint32_t cid, enum avf_error_code code, const char *msg)
+{
+	seen_log(d, "error(%d,%s);", (int)code, msg);
+}
+
+static void cb_died(void *d, uint32_t cid, enum avf_death_reason reason)
+{
+	struct seen *s = d;
+
+	s->died++;
+	s->reason = reason;
+	s->died_at = loop_now(s->fx->loop);
+	seen_log(s, "died(%s);", death_reason_name(reason));
+	if (s->drop_in_died)
+		s->drop_in_died = vm_handle_unref(s->drop_in_died);
+}
+
+static const struct vm_callback_ops seen_ops = {
+	.payload_started = cb_started,
+	.payload_ready = cb_ready,
+	.payload_finished = cb_finished,
+	.error = cb_error,
+	.died = cb_died,
+};
+
+static void trace_to_buf(const struct trace_event *ev, void *data)
+{
+	struct fx *fx = data;
+	size_t n = strlen(fx->trace_buf);
+
+	snprintf(fx->trace_buf + n, sizeof(fx->trace_buf) - n, "%s %s\n", ev->actor, ev->text);
+}
+
+static uint64_t fx_clock(void *data)
+{
+	return loop_now(data);
+}
+
+static struct fx *fx_new(uint32_t cid_min, uint32_t cid_max)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	assert_int_equal(loop_new(LOOP_CLOCK_VIRTUAL, &fx->loop), 0);
+	fx->tr = (struct trace){ .sink = trace_to_buf, .sink_data = fx, .clock = fx_clock,
+				 .clock_data = fx->loop };
+	assert_int_equal(cid_alloc_new(cid_min, cid_max, NULL, &fx->cids), 0);
+	fx->lc = (struct local_context){ .cids = fx->cids, .trace = &fx->tr };
+	assert_int_equal(sim_backend_new(fx->loop, &fx->tr, &fx->be), 0);
+	assert_int_equal(vmgr_new(&(struct vmgr_params){ .loop = fx->loop, .backend = fx->be,
+							  .context = &local_context_ops,
+							  .context_data = &fx->lc, .trace = &fx->tr },
+				  &fx->mgr),
+			 0);
+	return fx;
+}
+
+/* Tear down and check nothing is left: VMs, children, CIDs, loop sources. */
+static void fx_free(struct fx *fx)
+{
+	assert_int_equal(vmgr_vm_count(fx->mgr), 0);
+	assert_int_equal(sim_backend_live_children(fx->be), 0);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	assert_int_equal(loop_source_count(fx->loop), 0);
+	vmgr_free(fx->mgr);
+	backend_free(fx->be);
+	cid_alloc_free(fx->cids);
+	loop_free(fx->loop);
+	free(fx);
+}
+
+static struct vm_handle *create(struct fx *fx, enum vm_config_kind kind, const char *script,
+				struct seen *s)
+{
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+
+	vm_config_init(&c);
+	c.kind = kind;
+	c.name = "t";
+	c.guest_script = (char *)script;
+	if (vmgr_create_vm(fx->mgr, &c, &h) < 0)
+		fail_msg("createVm: %s", avf_err_last()->msg);
+	if (s) {
+		s->fx = fx;
+		assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, s), 0);
+	}
+	return h;
+}
+
+static void test_default_guest_runs_to_shutdown(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, NULL, &s);
+	struct vm *vm = vm_handle_vm(h);
+
+	assert_int_equal(vm_cid(vm), 2048);
+	assert_int_equal(vm_state(vm), AVF_VM_STATE_NOT_STARTED);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(vm_state(vm), AVF_VM_STATE_STARTING);
+	assert_int_equal(loop_advance(fx->loop, 999 * MSEC) >= 0, 1);
+	assert_int_equal(vm_state(vm), AVF_VM_STATE_STARTING); /* boots in 1 s */
+	loop_advance(fx->loop, 1 * MSEC);
+	assert_int_equal(vm_state(vm), AVF_VM_STATE_READY);
+	loop_advance(fx->loop, 10 * SEC);
+	assert_string_equal(s.log, "started;ready;finished(0);died(SHUTDOWN);");
+	assert_int_equal(s.died_at, 2 * SEC);
+	assert_int_equal(vm_state(vm), AVF_VM_STATE_DEAD);
+	/* dead but a handle remains: the CID stays held */
+	assert_true(cid_alloc_is_held(fx->cids, 2048));
+	assert_int_equal(vmgr_vm_count(fx->mgr), 1);
+	vm_handle_unref(h);
+	assert_false(cid_alloc_is_held(fx->cids, 2048));
+	assert_non_null(strstr(fx->trace_buf, "vs cid 2048 released"));
+	fx_free(fx);
+}
+
+static void test_stop_kills_and_delivers_before_returning(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; hang", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, 1 * SEC);
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_STARTED);
+	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+	assert_int_equal(s.died, 1); /* before stop() returned */
+	assert_int_equal(s.reason, AVF_DEATH_KILLED);
+	assert_int_equal(vmgr_stop(fx->mgr, h), -ESRCH);
+	assert_string_equal(avf_err_last()->msg, "VM is not running");
+	assert_int_equal(avf_err_last()->ex, AVF_EX_SERVICE_SPECIFIC);
+	loop_advance(fx->loop, 60 * SEC); /* the hangup timer must be gone: no second death */
+	assert_int_equal(s.died, 1);
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_stop_before_start_and_start_twice(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_RAW, "hang", &s);
+
+	assert_int_equal(vmgr_stop(fx->mgr, h), -ESRCH);
+	assert_string_equal(avf_err_last()->msg, "VM is not running");
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(vmgr_start(fx->mgr, h), -EALREADY);
+	assert_string_equal(avf_err_last()->msg, "VM already started or failed");
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_STARTING);
+	vm_handle_unref(h);
+	assert_string_equal(s.log, "died(KILLED);");
+	fx_free(fx);
+}
+
+static void test_drop_last_handle_kills_and_releases_cid(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; ready; hang", &s);
+	struct vm_handle *h2;
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, SEC);
+	h2 = vm_handle_ref(h); /* a second reference (say, passed to another client) */
+	vm_handle_unref(h);
+	assert_int_equal(s.died, 0);
+	assert_true(cid_alloc_is_held(fx->cids, 2048));
+	vm_handle_unref(h2);
+	assert_string_equal(s.log, "started;ready;died(KILLED);");
+	assert_false(cid_alloc_is_held(fx->cids, 2048));
+	fx_free(fx);
+}
+
+static void test_boot_hangup_after_30s(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "hang", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, 30 * SEC - 1);
+	assert_int_equal(s.died, 0);
+	loop_advance(fx->loop, 1);
+	assert_string_equal(s.log, "died(HANGUP);");
+	assert_int_equal(s.died_at, 30 * SEC);
+	assert_non_null(strstr(fx->trace_buf, "boot hangup"));
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_no_hangup_once_started_or_for_raw(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen a = { 0 }, r = { 0 };
+	struct vm_handle *app = create(fx, VM_CONFIG_APP, "wait 29s; started; hang", &a);
+	struct vm_handle *raw = create(fx, VM_CONFIG_RAW, "hang", &r);
+
+	assert_int_equal(vmgr_start(fx->mgr, app), 0);
+	assert_int_equal(vmgr_start(fx->mgr, raw), 0);
+	loop_advance(fx->loop, 3600 * SEC);
+	assert_int_equal(a.died, 0);
+	assert_int_equal(r.died, 0);
+	vm_handle_unref(app);
+	vm_handle_unref(raw);
+	assert_string_equal(a.log, "started;died(KILLED);");
+	assert_string_equal(r.log, "died(KILLED);");
+	fx_free(fx);
+}
+
+static void test_script_outcomes(void **state)
+{
+	static const struct {
+		const char *script;
+		const char *log;
+	} rows[] = {
+		{ "exit 0", "died(SHUTDOWN);" },
+		{ "exit 1", "died(START_FAILED);" },
+		{ "started; exit 32", "started;died(REBOOT);" },
+		{ "started; exit 33", "started;died(CRASH);" },
+		{ "started; exit 36", "started;died(WATCHDOG_REBOOT);" },
+		{ "started; exit 7", "started;died(UNKNOWN);" },
+		{ "started; signal SEGV", "started;died(KILLED);" },
+		{ "error 3 bad payload config; failure MICRODROID_INVALID_PAYLOAD_CONFIG; exit 0",
+		  "error(3,bad payload config);died(MICRODROID_INVALID_PAYLOAD_CONFIG);" },
+		{ "started; failure MICRODROID_UNKNOWN_RUNTIME_ERROR|Payload exited due to signal: 11; "
+		  "exit 0",
+		  "started;died(MICRODROID_UNKNOWN_RUNTIME_ERROR);" },
+		{ "failure PVM_FIRMWARE_PUBLIC_KEY_MISMATCH; signal KILL",
+		  "died(PVM_FIRMWARE_PUBLIC_KEY_MISMATCH);" },
+		/* a guest reporting out of order is refused: no callback for it */
+		{ "ready; started; finished 7; exit 0", "ready;finished(7);died(SHUTDOWN);" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+		struct seen s = { 0 };
+		struct vm_handle *h = create(fx, VM_CONFIG_APP, rows[i].script, &s);
+
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		loop_advance(fx->loop, 60 * SEC);
+		if (strcmp(s.log, rows[i].log) != 0)
+			fail_msg("script '%s': got %s want %s\ntrace:\n%s", rows[i].script, s.log,
+				 rows[i].log, fx->trace_buf);
+		vm_handle_unref(h);
+		fx_free(fx);
+	}
+}
+
+static void test_spawn_failure_no_on_died(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "spawn-fail", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), -ECHILD);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_SERVICE_SPECIFIC);
+	assert_non_null(strstr(avf_err_last()->msg, "Error starting VM"));
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
+	assert_int_equal(vmgr_start(fx->mgr, h), -EALREADY);
+	loop_advance(fx->loop, 60 * SEC);
+	assert_int_equal(s.died, 0);
+	assert_string_equal(s.log, "");
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_bad_script_fails_create(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+
+	vm_config_init(&c);
+	c.guest_script = "started; explode";
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_null(h);
+	assert_non_null(strstr(avf_err_last()->msg, "guest script:1:10"));
+	/* the CID taken for it went back */
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	fx_free(fx);
+}
+
+static void test_cid_reuse_only_after_death_and_all_handles(void **state)
+{
+	/* Range of 2: round-robin means CID 10 comes back only after wrapping. */
+	struct fx *fx = fx_new(10, 11);
+	struct seen s1 = { 0 }, s2 = { 0 };
+	struct vm_handle *a = create(fx, VM_CONFIG_RAW, "exit 0", &s1);
+	struct vm_handle *b = create(fx, VM_CONFIG_RAW, "hang", &s2);
+	struct vm_handle *c = NULL;
+	struct vm_config cfg;
+
+	assert_int_equal(vm_cid(vm_handle_vm(a)), 10);
+	assert_int_equal(vm_cid(vm_handle_vm(b)), 11);
+	vm_config_init(&cfg);
+	assert_int_equal(vmgr_create_vm(fx->mgr, &cfg, &c), -EBUSY);
+	assert_string_equal(avf_err_last()->msg, "Could not find an available CID.");
+	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_STATE);
+
+	assert_int_equal(vmgr_start(fx->mgr, a), 0);
+	loop_advance(fx->loop, SEC);
+	assert_int_equal(s1.died, 1);
+	/* dead, but its handle is alive: still no CID */
+	assert_int_equal(vmgr_create_vm(fx->mgr, &cfg, &c), -EBUSY);
+	vm_handle_unref(a);
+	assert_int_equal(vmgr_create_vm(fx->mgr, &cfg, &c), 0);
+	assert_int_equal(vm_cid(vm_handle_vm(c)), 10);
+	vm_handle_unref(b);
+	vm_handle_unref(c);
+	fx_free(fx);
+}
+
+static void test_drop_handle_inside_on_died(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 }, t = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; exit 33", &s);
+
+	assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, &t), 0);
+	t.fx = fx;
+	s.drop_in_died = h; /* the client's only reference goes from inside onDied */
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, SEC);
+	assert_null(s.drop_in_died);
+	assert_string_equal(s.log, "started;died(CRASH);");
+	assert_string_equal(t.log, "started;died(CRASH);"); /* second callback still served */
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	fx_free(fx);
+}
+
+static void test_stop_from_on_payload_ready(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen s = { 0 }, t = { 0 };
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; ready; finished 0; exit 0", &s);
+
+	assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, &t), 0);
+	t.fx = fx;
+	s.stop_in_ready = h;
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, SEC);
+	/* every callback sees ready before anyone sees the death, and nothing after it */
+	assert_string_equal(s.log, "started;ready;died(KILLED);");
+	assert_string_equal(t.log, "started;ready;died(KILLED);");
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_hundred_vms_at_once(void **state)
+{
+	enum { N = 100 };
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct seen *s = calloc(N, sizeof(*s));
+	struct vm_handle *h[N];
+	struct vmgr_vm_info rows[N];
+
+	for (int i = 0; i < N; i++) {
+		h[i] = create(fx, VM_CONFIG_APP, i % 2 ? "started; ready; wait 5s; finished 0; exit 0"
+						       : "started; ready; hang",
+			      &s[i]);
+		assert_int_equal(vmgr_start(fx->mgr, h[i]), 0);
+	}
+	loop_advance(fx->loop, SEC);
+	assert_int_equal(vmgr_list(fx->mgr, rows, N), N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(rows[i].cid, 2048 + i); /* distinct, in grant order */
+		assert_int_equal(rows[i].state, AVF_VM_STATE_READY);
+	}
+	loop_advance(fx->loop, 10 * SEC);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(s[i].died, i % 2);
+		vm_handle_unref(h[i]);
+		assert_int_equal(s[i].died, 1);
+		assert_int_equal(s[i].reason, i % 2 ? AVF_DEATH_SHUTDOWN : AVF_DEATH_KILLED);
+	}
+	free(s);
+	fx_free(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_default_guest_runs_to_shutdown),
+		cmocka_unit_test(test_stop_kills_and_delivers_before_returning),
+		cmocka_unit_test(test_stop_before_start_and_start_twice),
+		cmocka_unit_test(test_drop_last_handle_kills_and_releases_cid),
+		cmocka_unit_test(test_boot_hangup_after_30s),
+		cmocka_unit_test(test_no_hangup_once_started_or_for_raw),
+		cmocka_unit_test(test_script_outcomes),
+		cmocka_unit_test(test_spawn_failure_no_on_died),
+		cmocka_unit_test(test_bad_script_fails_create),
+		cmocka_unit_test(test_cid_reuse_only_after_death_and_all_handles),
+		cmocka_unit_test(test_drop_handle_inside_on_died),
+		cmocka_unit_test(test_stop_from_on_payload_ready),
+		cmocka_unit_test(test_hundred_vms_at_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
