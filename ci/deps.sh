@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what avf-ref needs from Debian 12, only what is missing. Safe to re-run.
+# Usage: ci/deps.sh [extra-package...]
+set -euo pipefail
+
+pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind "$@")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "ci/deps.sh: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "ci/deps.sh: missing packages (${missing[*]}) and not root; install them as root" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+${SUDO:-} apt-get update -qq
+${SUDO:-} apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build and run every test: the default build (all labels), valgrind memcheck of
+# the unit tests, and the ASan+UBSan build. Fails loudly on the first problem.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "dependencies"
+ci/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step "default build (-Wall -Wextra -Werror)"
+cmake --preset default
+cmake --build --preset default -j "$jobs"
+
+step "tests (default build)"
+ctest --preset default -j "$jobs"
+
+step "valgrind memcheck (unit label)"
+# Memcheck runs the tests one by one under valgrind; any error or definitely-lost
+# byte fails the test through valgrind's --error-exitcode.
+(cd build/default && ctest -T memcheck -L unit -j "$jobs" --output-on-failure)
+defects=$(grep -l "ERROR SUMMARY: [1-9]" build/default/Testing/Temporary/MemoryChecker.*.log 2>/dev/null || true)
+if [ -n "$defects" ]; then
+	echo "valgrind found errors in: $defects" >&2
+	exit 1
+fi
+
+step "ASan + UBSan build and tests"
+cmake --preset asan
+cmake --build --preset asan -j "$jobs"
+ctest --preset asan -j "$jobs"
+
+step "all test runs passed"
