@@ -3,7 +3,8 @@
 # Usage: ci/deps.sh [extra-package...]
 set -euo pipefail
 
-pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind "$@")
+# libvirt-dev: the peer benchmark (bench/libvirt_cycle.c) runs libvirt's test driver.
+pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
