@@ -15,10 +15,12 @@
  * core/vm/death_reason.c decides.
  *
  * Re-entrancy contract: sink callbacks may call back into the backend (a callback
- * that stops the VM calls kill from inside sink->guest). A backend therefore makes
- * each sink call the last thing it does with the child in that call chain, and
- * never reports anything after sink->exited. The manager frees a child only when
- * the VM record goes, never from inside a sink call.
+ * that stops the VM calls kill from inside sink->guest), and a callback that drops
+ * the last handle makes the manager free the child (child_free) from inside the
+ * sink call. A backend therefore either makes each sink call the last thing it
+ * does with the child in that call chain (the simulator does), or guards the
+ * child across the call and defers the free (the fake process backend keeps a
+ * busy count). Nothing is reported after sink->exited.
  */
 #ifndef AVF_BACKENDS_BACKEND_H
 #define AVF_BACKENDS_BACKEND_H
