@@ -1,0 +1,1587 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The fake process backend end to end: vmgr on the real clock driving real
+ * fakevmm processes, the guest-channel codec, and fakevmm's command line run
+ * directly (fork + exec, no shell). Waits are for events, with a deadline
+ * (WAIT_MS, generous because under `ctest -T memcheck` every fakevmm runs under
+ * valgrind too); nothing sleeps.
+ */
+#include "cmocka_wrap.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "backends/fake/fake_backend.h"
+#include "backends/fake/guest_channel.h"
+#include "base/avf_err.h"
+#include "cid/cid_alloc.h"
+#include "service/local_context.h"
+#include "service/vmgr.h"
+
+#define WAIT_MS 60000
+#define CYCLES  200
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- fixture ---- */
+
+struct fx {
+	struct loop *loop;
+	struct cid_alloc *cids;
+	struct backend *be;
+	struct local_context lc;
+	struct vmgr *mgr;
+	struct trace tr;
+	char trace_buf[32768];
+	int log[2];      /* VMM stdout/stderr, when asked for */
+	char tmpdir[64]; /* per-VM temp dir handed out by the context, when asked for */
+};
+
+struct fx_opts {
+	const char *path; /* NULL: the built fakevmm */
+	bool log;
+	bool tmpdir;
+	uint64_t hangup_ns;
+};
+
+struct seen {
+	char log[1024];
+	int died;
+	enum avf_death_reason reason;
+	struct fx *fx;
+	struct vm_handle *drop_in_died;
+	struct vm_handle *drop_in_ready;
+	struct vm_handle *stop_in_ready;
+};
+
+static void seen_log(struct seen *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seen_log(struct seen *s, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(s->log);
+
+	va_start(ap, fmt);
+	vsnprintf(s->log + n, sizeof(s->log) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void cb_started(void *d, uint32_t cid)
+{
+	seen_log(d, "started;");
+}
+
+static void cb_ready(void *d, uint32_t cid)
+{
+	struct seen *s = d;
+
+	seen_log(s, "ready;");
+	if (s->stop_in_ready)
+		assert_int_equal(vmgr_stop(s->fx->mgr, s->stop_in_ready), 0);
+	if (s->drop_in_ready)
+		s->drop_in_ready = vm_handle_unref(s->drop_in_ready);
+}
+
+static void cb_finished(void *d, uint32_t cid, int code)
+{
+	seen_log(d, "finished(%d);", code);
+}
+
+static void cb_error(void *d, uint32_t cid, enum avf_error_code code, const char *msg)
+{
+	seen_log(d, "error(%d,%s);", (int)code, msg);
+}
+
+static void cb_died(void *d, uint32_t cid, enum avf_death_reason reason)
+{
+	struct seen *s = d;
+
+	s->died++;
+	s->reason = reason;
+	seen_log(s, "died(%s);", death_reason_name(reason));
+	if (s->drop_in_died)
+		s->drop_in_died = vm_handle_unref(s->drop_in_died);
+}
+
+static const struct vm_callback_ops seen_ops = {
+    .payload_started = cb_started,
+    .payload_ready = cb_ready,
+    .payload_finished = cb_finished,
+    .error = cb_error,
+    .died = cb_died,
+};
+
+static void trace_to_buf(const struct trace_event *ev, void *data)
+{
+	struct fx *fx = data;
+	size_t n = strlen(fx->trace_buf);
+
+	snprintf(fx->trace_buf + n, sizeof(fx->trace_buf) - n, "%s %s\n", ev->actor, ev->text);
+}
+
+static int tmp_acquire(void *data, const char *name, uint32_t *ret_cid, char **ret_temp_dir)
+{
+	struct fx *fx = data;
+	char *dir = strdup(fx->tmpdir);
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	r = local_context_ops.acquire(&fx->lc, name, ret_cid, ret_temp_dir);
+	if (r < 0) {
+		free(dir);
+		return r;
+	}
+	*ret_temp_dir = dir;
+	return 0;
+}
+
+static void tmp_release(void *data, uint32_t cid)
+{
+	struct fx *fx = data;
+
+	local_context_ops.release(&fx->lc, cid);
+}
+
+static const struct vmgr_context_ops tmp_context_ops = {
+    .acquire = tmp_acquire,
+    .release = tmp_release,
+};
+
+static struct fx *fx_new_opts(const struct fx_opts *o)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct fake_backend_opts bo = {.fakevmm_path = o->path ? o->path : AVF_FAKEVMM_PATH};
+
+	assert_non_null(fx);
+	fx->log[0] = fx->log[1] = -1;
+	assert_int_equal(loop_new(LOOP_CLOCK_MONOTONIC, &fx->loop), 0);
+	fx->tr = (struct trace){.sink = trace_to_buf, .sink_data = fx};
+	assert_int_equal(cid_alloc_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX, NULL, &fx->cids), 0);
+	fx->lc = (struct local_context){.cids = fx->cids, .trace = &fx->tr};
+	if (o->log) {
+		assert_int_equal(pipe2(fx->log, O_CLOEXEC), 0);
+		assert_int_equal(fcntl(fx->log[0], F_SETFL, O_NONBLOCK), 0);
+		bo.log_fd = fx->log[1];
+	}
+	if (o->tmpdir) {
+		strcpy(fx->tmpdir, "/tmp/avf-fake-XXXXXX");
+		assert_non_null(mkdtemp(fx->tmpdir));
+	}
+	assert_int_equal(fake_backend_new(fx->loop, &fx->tr, &bo, &fx->be), 0);
+	assert_int_equal(
+	    vmgr_new(
+		&(struct vmgr_params){.loop = fx->loop,
+				      .backend = fx->be,
+				      .context = o->tmpdir ? &tmp_context_ops : &local_context_ops,
+				      .context_data = o->tmpdir ? (void *)fx : (void *)&fx->lc,
+				      .trace = &fx->tr,
+				      .boot_hangup_ns = o->hangup_ns},
+		&fx->mgr),
+	    0);
+	return fx;
+}
+
+static struct fx *fx_new(void)
+{
+	return fx_new_opts(&(struct fx_opts){0});
+}
+
+/* Everything the VMMs got from us is gone: VMs, children, CIDs, loop sources, zombies. */
+static void fx_free(struct fx *fx)
+{
+	assert_int_equal(vmgr_vm_count(fx->mgr), 0);
+	assert_int_equal(fake_backend_live_children(fx->be), 0);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	assert_int_equal(loop_source_count(fx->loop), 0);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	vmgr_free(fx->mgr);
+	backend_free(fx->be);
+	cid_alloc_free(fx->cids);
+	loop_free(fx->loop);
+	if (fx->log[0] >= 0) {
+		close(fx->log[0]);
+		close(fx->log[1]);
+	}
+	if (fx->tmpdir[0])
+		assert_int_equal(rmdir(fx->tmpdir), 0);
+	free(fx);
+}
+
+/* What the VMMs wrote to the log pipe so far. */
+static void fx_read_log(struct fx *fx, char *buf, size_t len)
+{
+	ssize_t n = read(fx->log[0], buf, len - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static struct vm_handle *create_cfg(struct fx *fx, const struct vm_config *c, struct seen *s)
+{
+	struct vm_handle *h = NULL;
+
+	if (vmgr_create_vm(fx->mgr, c, &h) < 0)
+		fail_msg("createVm: %s", avf_err_last()->msg);
+	if (s) {
+		s->fx = fx;
+		assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, s), 0);
+	}
+	return h;
+}
+
+static struct vm_handle *create(struct fx *fx, enum vm_config_kind kind, const char *script,
+				struct seen *s)
+{
+	struct vm_config c;
+
+	vm_config_init(&c);
+	c.kind = kind;
+	c.name = "t";
+	c.guest_script = (char *)script;
+	return create_cfg(fx, &c, s);
+}
+
+#define WAIT_FOR(fx, cond)                                                                         \
+	do {                                                                                       \
+		uint64_t dl_ = mono_ms() + WAIT_MS;                                                \
+		while (!(cond)) {                                                                  \
+			if (mono_ms() >= dl_)                                                      \
+				fail_msg("timed out waiting for %s\ntrace:\n%s", #cond,            \
+					 (fx)->trace_buf);                                         \
+			assert_true(loop_run_once((fx)->loop, 100) >= 0);                          \
+		}                                                                                  \
+	} while (0)
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- guest channel codec ---- */
+
+static void roundtrip(const struct guest_channel_msg *m)
+{
+	uint8_t buf[GUEST_CHANNEL_PACKET_MAX];
+	struct guest_channel_msg out;
+	size_t len;
+
+	assert_int_equal(guest_channel_encode(m, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, GUEST_CHANNEL_HDR_LEN + strlen(m->text));
+	assert_int_equal(guest_channel_decode(buf, len, &out), 0);
+	assert_int_equal(out.kind, m->kind);
+	assert_int_equal(out.seq, m->seq);
+	assert_int_equal(out.value, m->value);
+	assert_int_equal(out.ex, m->ex);
+	assert_string_equal(out.text, m->text);
+}
+
+/* A valid 16-byte header, little-endian, to corrupt field by field. */
+static void hdr(uint8_t *b, uint8_t version, uint8_t kind, uint16_t text_len, int32_t value,
+		int32_t ex)
+{
+	memset(b, 0, GUEST_CHANNEL_HDR_LEN);
+	b[0] = version;
+	b[1] = kind;
+	b[2] = (uint8_t)text_len;
+	b[3] = (uint8_t)(text_len >> 8);
+	b[4] = 7; /* seq 7 */
+	for (int i = 0; i < 4; i++) {
+		b[8 + i] = (uint8_t)((uint32_t)value >> (8 * i));
+		b[12 + i] = (uint8_t)((uint32_t)ex >> (8 * i));
+	}
+}
+
+static void test_channel_codec(void **state)
+{
+	struct guest_channel_msg m = {0}, out = {.seq = 12345};
+	struct guest_event ev;
+	uint8_t b[GUEST_CHANNEL_PACKET_MAX + 16];
+	size_t len;
+	int sp[2];
+
+	/* round trips, and the exact bytes of one packet (the format is ABI) */
+	assert_int_equal(
+	    guest_channel_from_event(
+		&(struct guest_event){.kind = GUEST_ERROR, .value = 3, .message = "bad cfg"},
+		0x01020304, &m),
+	    0);
+	assert_int_equal(guest_channel_encode(&m, b, sizeof(b), &len), 0);
+	assert_int_equal(len, 23);
+	assert_memory_equal(b,
+			    "\x01\x04\x07\x00\x04\x03\x02\x01\x03\x00\x00\x00\x00\x00\x00\x00"
+			    "bad cfg",
+			    23);
+	roundtrip(&m);
+	assert_int_equal(guest_channel_to_event(&m, &ev), 0);
+	assert_int_equal(ev.kind, GUEST_ERROR);
+	assert_int_equal(ev.value, 3);
+	assert_string_equal(ev.message, "bad cfg");
+	guest_channel_from_event(&(struct guest_event){.kind = GUEST_PAYLOAD_STARTED}, 1, &m);
+	roundtrip(&m);
+	guest_channel_from_event(&(struct guest_event){.kind = GUEST_PAYLOAD_READY}, 2, &m);
+	roundtrip(&m);
+	guest_channel_from_event(&(struct guest_event){.kind = GUEST_PAYLOAD_FINISHED, .value = -9},
+				 3, &m);
+	roundtrip(&m);
+	guest_channel_make_reply(4, 0, 0, NULL, &m);
+	roundtrip(&m);
+	guest_channel_make_reply(5, -EINVAL, AVF_EX_ILLEGAL_STATE, "Invalid payload state", &m);
+	roundtrip(&m);
+	assert_int_equal(guest_channel_to_event(&m, &ev), -EINVAL); /* a reply is no event */
+
+	/* a long notifyError message is cut to the limit, never overflows */
+	{
+		char big[GUEST_CHANNEL_TEXT_MAX + 100];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		guest_channel_from_event(&(struct guest_event){.kind = GUEST_ERROR, .message = big},
+					 6, &m);
+		assert_int_equal(strlen(m.text), GUEST_CHANNEL_TEXT_MAX);
+		roundtrip(&m);
+	}
+
+	/* the decoder refuses, and leaves *ret alone */
+	static const struct {
+		uint8_t version, kind;
+		uint16_t text_len;
+		int32_t value, ex;
+		size_t extra; /* bytes after the header actually present */
+		int err;
+	} bad[] = {
+	    {2, 1, 0, 0, 0, 0, -EPROTONOSUPPORT}, /* another version */
+	    {1, 5, 0, 0, 0, 0, -EBADMSG},         /* unknown kind */
+	    {1, 0x81, 0, 0, 0, 0, -EBADMSG},      /* unknown kind */
+	    {1, 4, 1025, 0, 0, 1025, -EBADMSG},   /* text above the limit */
+	    {1, 4, 10, 0, 0, 9, -EBADMSG},        /* text_len longer than the packet */
+	    {1, 4, 10, 0, 0, 11, -EBADMSG},       /* trailing bytes */
+	    {1, 1, 0, 1, 0, 0, -EBADMSG},         /* started with a value */
+	    {1, 2, 3, 0, 0, 3, -EBADMSG},         /* ready with text */
+	    {1, 3, 2, 0, 0, 2, -EBADMSG},         /* finished with text */
+	    {1, 4, 0, 1, -5, 0, -EBADMSG},        /* request with an exception */
+	    {1, 0x80, 0, 1, 0, 0, -EBADMSG},      /* positive reply */
+	    {1, 0x80, 0, -5000, -8, 0, -EBADMSG}, /* reply below -MAX_ERRNO */
+	    {1, 0x80, 0, 0, -5, 0, -EBADMSG},     /* success with an exception */
+	    {1, 0x80, 2, 0, 0, 2, -EBADMSG},      /* success with text */
+	    {1, 0x80, 0, -22, 0, 0, -EBADMSG},    /* refusal without exception */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		hdr(b, bad[i].version, bad[i].kind, bad[i].text_len, bad[i].value, bad[i].ex);
+		memset(b + GUEST_CHANNEL_HDR_LEN, 'a', bad[i].extra);
+		if (guest_channel_decode(b, GUEST_CHANNEL_HDR_LEN + bad[i].extra, &out) !=
+		    bad[i].err)
+			fail_msg("row %zu: expected %d (%s)", i, bad[i].err, avf_err_last()->msg);
+		assert_int_equal(out.seq, 12345);
+	}
+	hdr(b, 1, 4, 3, 1, 0);
+	memcpy(b + GUEST_CHANNEL_HDR_LEN, "a\0b", 3); /* NUL inside the text */
+	assert_int_equal(guest_channel_decode(b, GUEST_CHANNEL_HDR_LEN + 3, &out), -EBADMSG);
+	assert_non_null(strstr(avf_err_last()->msg, "NUL"));
+	for (size_t n = 0; n < GUEST_CHANNEL_HDR_LEN; n++) /* every truncated header */
+		assert_int_equal(guest_channel_decode(b, n, &out), -EBADMSG);
+
+	/* the encoder refuses what the decoder would */
+	m = (struct guest_channel_msg){.kind = GUEST_CHANNEL_PAYLOAD_STARTED, .value = 1};
+	assert_int_equal(guest_channel_encode(&m, b, sizeof(b), &len), -EINVAL);
+	m = (struct guest_channel_msg){.kind = 9};
+	assert_int_equal(guest_channel_encode(&m, b, sizeof(b), &len), -EINVAL);
+	guest_channel_from_event(&(struct guest_event){.kind = GUEST_ERROR, .message = "x"}, 1, &m);
+	assert_int_equal(guest_channel_encode(&m, b, 16, &len), -EMSGSIZE);
+
+	/* over a socket: EAGAIN, an oversized packet, EOF */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(guest_channel_recv(sp[0], &out, MSG_DONTWAIT), -EAGAIN);
+	memset(b, 0, sizeof(b));
+	hdr(b, 1, 4, 1024, 0, 0);
+	assert_int_equal(send(sp[1], b, GUEST_CHANNEL_PACKET_MAX + 1, 0),
+			 GUEST_CHANNEL_PACKET_MAX + 1);
+	assert_int_equal(guest_channel_recv(sp[0], &out, MSG_DONTWAIT), -EBADMSG);
+	guest_channel_make_reply(9, 0, 0, NULL, &m);
+	assert_int_equal(guest_channel_send(sp[1], &m, 0), 0);
+	assert_int_equal(guest_channel_recv(sp[0], &out, MSG_DONTWAIT), 1);
+	assert_int_equal(out.seq, 9);
+	close(sp[1]);
+	assert_int_equal(guest_channel_recv(sp[0], &out, MSG_DONTWAIT), 0);
+	close(sp[0]);
+}
+
+/* ---- prepare(): golden command lines ---- */
+
+static void check_argv(const struct backend_plan *plan, const char *const *want)
+{
+	size_t n = 0;
+
+	while (want[n])
+		n++;
+	for (size_t i = 0; i < n && i < plan->argc; i++)
+		if (strcmp(plan->argv[i], want[i]) != 0)
+			fail_msg("argv[%zu]: got '%s' want '%s'", i, plan->argv[i], want[i]);
+	assert_int_equal(plan->argc, n);
+	assert_null(plan->argv[n]);
+	assert_int_equal(plan->n_fds, 0); /* no fd exists before spawn */
+}
+
+static void test_prepare_golden(void **state)
+{
+	static const char *const raw_default[] = {
+	    "/opt/avf/fakevmm",
+	    "--extended-status",
+	    "--log-level",
+	    "info,disk=warn",
+	    "run",
+	    "--disable-sandbox",
+	    "--cid",
+	    "2048",
+	    "--cpus",
+	    "1",
+	    "--serial=type=sink,hardware=serial,num=1",
+	    "--serial=type=file,path=/proc/self/fd/{failure-pipe},hardware=serial,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=1",
+	    "--serial=type=sink,hardware=virtio-console,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=3",
+	    "--socket",
+	    "/proc/self/fd/{control-socket}",
+	    "--avf-guest-channel",
+	    "/proc/self/fd/{guest-channel}",
+	    NULL,
+	};
+	static const char *const app_scripted[] = {
+	    "/opt/avf/fakevmm",
+	    "--extended-status",
+	    "--log-level",
+	    "info,disk=warn",
+	    "run",
+	    "--disable-sandbox",
+	    "--cid",
+	    "65535",
+	    "--mem",
+	    "512",
+	    "--cpus",
+	    "2",
+	    "--serial=type=sink,hardware=serial,num=1",
+	    "--serial=type=file,path=/proc/self/fd/{failure-pipe},hardware=serial,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=1",
+	    "--serial=type=sink,hardware=virtio-console,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=3",
+	    "--params",
+	    "avf.fake_script=started%3B%20ready%3B%20wait%20250ms%3B%20finished%200%3B%20exit%200",
+	    "--socket",
+	    "/proc/self/fd/{control-socket}",
+	    "--avf-guest-channel",
+	    "/proc/self/fd/{guest-channel}",
+	    NULL,
+	};
+	static const char *const protected_failure[] = {
+	    "/opt/avf/fakevmm",
+	    "--extended-status",
+	    "--log-level",
+	    "info,disk=warn",
+	    "run",
+	    "--disable-sandbox",
+	    "--cid",
+	    "4242",
+	    "--protected-vm",
+	    "--swiotlb",
+	    "8",
+	    "--unmap-guest-memory-on-fork",
+	    "--mem",
+	    "256",
+	    "--cpus",
+	    "1",
+	    "--serial=type=sink,hardware=serial,num=1",
+	    "--serial=type=file,path=/proc/self/fd/{failure-pipe},hardware=serial,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=1",
+	    "--serial=type=sink,hardware=virtio-console,num=2",
+	    "--serial=type=sink,hardware=virtio-console,num=3",
+	    "--params",
+	    "avf.fake_script=error%201%20%22100%25%20bad%22%3B%0Afailure%20"
+	    "MICRODROID_UNKNOWN_RUNTIME_ERROR%7Cx%3B%20exit%2033",
+	    "--socket",
+	    "/proc/self/fd/{control-socket}",
+	    "--avf-guest-channel",
+	    "/proc/self/fd/{guest-channel}",
+	    NULL,
+	};
+	struct loop *l;
+	struct backend *be;
+	struct backend_plan *plan = NULL;
+	struct vm_config c;
+	struct backend_vm vm = {.cid = 2048, .name = "golden", .config = &c};
+
+	assert_int_equal(loop_new(LOOP_CLOCK_VIRTUAL, &l), 0);
+	assert_int_equal(
+	    fake_backend_new(l, NULL,
+			     &(struct fake_backend_opts){.fakevmm_path = "/opt/avf/fakevmm"}, &be),
+	    0);
+	vm_config_init(&c);
+	assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
+	check_argv(plan, raw_default);
+	plan = backend_plan_free(plan);
+
+	c.kind = VM_CONFIG_APP;
+	c.memory_mib = 512;
+	c.cpus = 2;
+	c.guest_script = "started; ready; wait 250ms; finished 0; exit 0";
+	vm.cid = 65535;
+	assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
+	check_argv(plan, app_scripted);
+	plan = backend_plan_free(plan);
+
+	vm_config_init(&c);
+	c.protected_vm = true;
+	c.memory_mib = 256;
+	c.guest_script =
+	    "error 1 \"100% bad\";\nfailure MICRODROID_UNKNOWN_RUNTIME_ERROR|x; exit 33";
+	vm.cid = 4242;
+	assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
+	check_argv(plan, protected_failure);
+	plan = backend_plan_free(plan);
+
+	/* a bad script fails prepare (so createVm), with the parser's message */
+	c.guest_script = "started; explode";
+	assert_int_equal(be->ops->prepare(be, &vm, &plan), -EINVAL);
+	assert_null(plan);
+	assert_non_null(strstr(avf_err_last()->msg, "guest script:1:10"));
+	backend_free(be);
+	loop_free(l);
+}
+
+/* ---- lifecycles across a real process ---- */
+
+static void test_script_outcomes(void **state)
+{
+	static const struct {
+		const char *script;
+		const char *log;
+	} rows[] = {
+	    {"exit 0", "died(SHUTDOWN);"},
+	    {"exit 1", "died(START_FAILED);"},
+	    {"started; exit 32", "started;died(REBOOT);"},
+	    {"started; exit 33", "started;died(CRASH);"},
+	    {"started; exit 36", "started;died(WATCHDOG_REBOOT);"},
+	    {"started; exit 7", "started;died(UNKNOWN);"},
+	    {"started; exit 34", "started;died(UNKNOWN);"}, /* guest panic: UNKNOWN, as AVF */
+	    {"started; exit 35", "started;died(UNKNOWN);"},
+	    {"started; signal SEGV", "started;died(KILLED);"},
+	    {"signal TERM", "died(KILLED);"},
+	    {"started; ready; finished 3; exit 0", "started;ready;finished(3);died(SHUTDOWN);"},
+	    {"error 3 bad payload config; failure MICRODROID_INVALID_PAYLOAD_CONFIG; exit 0",
+	     "error(3,bad payload config);died(MICRODROID_INVALID_PAYLOAD_CONFIG);"},
+	    {"started; failure MICRODROID_UNKNOWN_RUNTIME_ERROR|Payload exited due to signal: 11; "
+	     "exit 0",
+	     "started;died(MICRODROID_UNKNOWN_RUNTIME_ERROR);"},
+	    {"failure PVM_FIRMWARE_PUBLIC_KEY_MISMATCH; signal KILL",
+	     "died(PVM_FIRMWARE_PUBLIC_KEY_MISMATCH);"},
+	    {"failure PVM_FIRMWARE_INSTANCE_IMAGE_CHANGED; exit 1",
+	     "died(PVM_FIRMWARE_INSTANCE_IMAGE_CHANGED);"},
+	    {"failure MICRODROID_FAILED_TO_CONNECT_TO_VIRTUALIZATION_SERVICE; exit 0",
+	     "died(MICRODROID_FAILED_TO_CONNECT_TO_VIRTUALIZATION_SERVICE);"},
+	    /* written in two pieces: the host reassembles the stream */
+	    {"started; failure MICRODROID_PAYLOAD_; wait 20ms; failure HAS_CHANGED; exit 0",
+	     "started;died(MICRODROID_PAYLOAD_HAS_CHANGED);"},
+	    /* surrounding whitespace is trimmed (newer AVF) */
+	    {"failure \"  MICRODROID_PAYLOAD_VERIFICATION_FAILED  \"; exit 0",
+	     "died(MICRODROID_PAYLOAD_VERIFICATION_FAILED);"},
+	    /* not a failure name: the exit status decides */
+	    {"failure something broke; exit 33", "died(CRASH);"},
+	    {"failure microdroid_payload_has_changed; signal KILL", "died(KILLED);"},
+	    /* out of order: the refused events have no callback, the script goes on */
+	    {"ready; started; finished 7; exit 0", "ready;finished(7);died(SHUTDOWN);"},
+	    {"started; ready; finished 0; error 1 too late; ready; exit 0",
+	     "started;ready;finished(0);died(SHUTDOWN);"},
+	};
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.log = true});
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct seen s = {0};
+		struct vm_handle *h = create(fx, VM_CONFIG_APP, rows[i].script, &s);
+
+		fx->trace_buf[0] = '\0';
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		WAIT_FOR(fx, s.died);
+		if (strcmp(s.log, rows[i].log) != 0)
+			fail_msg("script '%s': got %s want %s\ntrace:\n%s", rows[i].script, s.log,
+				 rows[i].log, fx->trace_buf);
+		assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
+		vm_handle_unref(h);
+	}
+	fx_free(fx);
+}
+
+static void test_default_guest_runs_to_shutdown(void **state)
+{
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.log = true});
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, NULL, &s);
+	uint64_t t0 = mono_ms();
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_STARTING);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "started;ready;finished(0);died(SHUTDOWN);");
+	/* GSCRIPT_DEFAULT waits 1 s twice, on the real clock */
+	assert_true(mono_ms() - t0 >= 2000);
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_guest_sees_refusal(void **state)
+{
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.log = true});
+	struct seen s = {0};
+	struct vm_handle *h =
+	    create(fx, VM_CONFIG_APP, "ready; started; finished 7; error 2 late; exit 0", &s);
+	char log[4096];
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "ready;finished(7);died(SHUTDOWN);");
+	fx_read_log(fx, log, sizeof(log));
+	assert_non_null(strstr(log,
+			       "fakevmm: guest: notifyPayloadStarted refused: EX_ILLEGAL_STATE "
+			       "(-22): Invalid payload state transition: Ready -> Started\n"));
+	assert_non_null(strstr(log, "fakevmm: guest: notifyError refused: EX_ILLEGAL_STATE (-22): "
+				    "Invalid payload state transition: Finished -> Finished\n"));
+	assert_null(strstr(log, "notifyPayloadReady refused"));
+	assert_null(strstr(log, "notifyPayloadFinished refused"));
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_stop_kills_and_delivers_before_returning(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; hang", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+	assert_int_equal(s.died, 1); /* before stop() returned */
+	assert_int_equal(s.reason, AVF_DEATH_KILLED);
+	assert_string_equal(s.log, "started;died(KILLED);");
+	assert_non_null(strstr(fx->trace_buf, "SIGKILL"));
+	assert_int_equal(vmgr_stop(fx->mgr, h), -ESRCH);
+	assert_string_equal(avf_err_last()->msg, "VM is not running");
+	/* reaped by stop() itself: no zombie, nothing more to come */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(loop_run_once(fx->loop, 0), 0);
+	assert_int_equal(s.died, 1);
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_drop_last_handle_kills(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; ready; hang", &s);
+	uint32_t cid = vm_cid(vm_handle_vm(h));
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_READY);
+	vm_handle_unref(h);
+	assert_string_equal(s.log, "started;ready;died(KILLED);");
+	assert_false(cid_alloc_is_held(fx->cids, cid));
+	fx_free(fx);
+}
+
+static void test_stop_from_on_payload_ready(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0}, t = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; ready; finished 0; exit 0", &s);
+
+	assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, &t), 0);
+	t.fx = fx;
+	s.stop_in_ready = h; /* kill() runs inside the backend's own sink->guest call */
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "started;ready;died(KILLED);");
+	assert_string_equal(t.log, "started;ready;died(KILLED);");
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_drop_last_handle_in_on_payload_ready(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; ready; hang", &s);
+
+	/* The record, and so the backend child, goes inside sink->guest. */
+	s.drop_in_ready = h;
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, s.died);
+	assert_null(s.drop_in_ready);
+	assert_string_equal(s.log, "started;ready;died(KILLED);");
+	assert_int_equal(vmgr_vm_count(fx->mgr), 0);
+	fx_free(fx);
+}
+
+static void test_drop_handle_inside_on_died(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; exit 33", &s);
+
+	s.drop_in_died = h; /* the record goes inside sink->exited */
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, s.died);
+	assert_null(s.drop_in_died);
+	assert_string_equal(s.log, "started;died(CRASH);");
+	fx_free(fx);
+}
+
+static void test_killed_from_outside(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "started; hang", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+	assert_int_equal(kill(fake_backend_last_pid(fx->be), SIGKILL), 0);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "started;died(KILLED);");
+	assert_null(strstr(fx->trace_buf, "SIGKILL")); /* not by us */
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_boot_hangup(void **state)
+{
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.hangup_ns = 300 * LOOP_NSEC_PER_MSEC});
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, "hang", &s);
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "died(HANGUP);");
+	assert_non_null(strstr(fx->trace_buf, "boot hangup"));
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void expect_start_fails(struct fx *fx, const char *script, int err, const char *msg)
+{
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_APP, script, &s);
+	int fds = count_fds();
+
+	assert_int_equal(vmgr_start(fx->mgr, h), err);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_SERVICE_SPECIFIC);
+	if (!strstr(avf_err_last()->msg, msg))
+		fail_msg("message '%s' lacks '%s'", avf_err_last()->msg, msg);
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
+	assert_int_equal(vmgr_start(fx->mgr, h), -EALREADY);
+	/* no process left, nothing watched: no onDied can ever come */
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(loop_source_count(fx->loop), 0);
+	assert_int_equal(s.died, 0);
+	assert_string_equal(s.log, "");
+	vm_handle_unref(h);
+	assert_int_equal(s.died, 0);
+}
+
+static void test_exec_failure(void **state)
+{
+	char noexec[] = "/tmp/avf-fake-noexec-XXXXXX";
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.path = "/nonexistent/fakevmm"});
+	int fd;
+
+	expect_start_fails(
+	    fx, "started; exit 0", -ENOENT,
+	    "Error starting VM: cannot run VMM '/nonexistent/fakevmm': No such file");
+	fx_free(fx);
+
+	fd = mkstemp(noexec); /* a file without execute permission */
+	assert_true(fd >= 0);
+	close(fd);
+	fx = fx_new_opts(&(struct fx_opts){.path = noexec});
+	expect_start_fails(fx, "exit 0", -EACCES, "Permission denied");
+	fx_free(fx);
+	unlink(noexec);
+
+	/* spawn-fail fails spawn() itself, without a process */
+	fx = fx_new();
+	expect_start_fails(fx, "spawn-fail", -ECHILD, "Error starting VM");
+	fx_free(fx);
+}
+
+static void test_bad_script_fails_create(void **state)
+{
+	struct fx *fx = fx_new();
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+
+	vm_config_init(&c);
+	c.guest_script = "started; explode";
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_null(h);
+	assert_non_null(strstr(avf_err_last()->msg, "guest script:1:10"));
+	fx_free(fx);
+}
+
+/* The VMM got exactly its three fds, at the numbers its argv names. */
+static void test_spawned_argv_and_fds(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_RAW, "started; hang", &s);
+	char path[64], buf[8192], link[256], *words[64];
+	int n_words = 0, fd_fail = -1, fd_ctl = -1, fd_guest = -1, first = -1;
+	ssize_t n;
+	pid_t pid;
+	FILE *f;
+	DIR *d;
+	struct dirent *de;
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+	pid = fake_backend_last_pid(fx->be);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n && n_words < 64; p += strlen(p) + 1)
+		words[n_words++] = p;
+	/* under valgrind the tool's own options come first: find the fakevmm word */
+	for (int i = 0; i < n_words && first < 0; i++)
+		if (strcmp(words[i], AVF_FAKEVMM_PATH) == 0)
+			first = i;
+	assert_true(first >= 0);
+	assert_int_equal(n_words - first, 21);
+	assert_string_equal(words[first + 4], "run");
+	assert_string_equal(words[first + 7], "2048");
+	assert_string_equal(words[first + 16], "avf.fake_script=started%3B%20hang");
+	assert_int_equal(sscanf(words[first + 11],
+				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,num=2",
+				&fd_fail),
+			 1);
+	assert_string_equal(words[first + 17], "--socket");
+	assert_int_equal(sscanf(words[first + 18], "/proc/self/fd/%d", &fd_ctl), 1);
+	assert_string_equal(words[first + 19], "--avf-guest-channel");
+	assert_int_equal(sscanf(words[first + 20], "/proc/self/fd/%d", &fd_guest), 1);
+	assert_null(strchr(words[first + 11], '{'));
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd <= 2)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		assert_true(n > 0);
+		link[n] = '\0';
+		if (fd == fd_fail)
+			assert_true(strncmp(link, "pipe:", 5) == 0);
+		else if (fd == fd_ctl || fd == fd_guest)
+			assert_true(strncmp(link, "socket:", 7) == 0);
+		else if (!RUNNING_ON_VALGRIND) /* valgrind keeps its own fds up high */
+			fail_msg("fd %d (%s) leaked into the VMM", fd, link);
+	}
+	closedir(d);
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+static void test_control_socket_exit(void **state)
+{
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.tmpdir = true});
+	struct seen s = {0};
+	struct vm_handle *h = create(fx, VM_CONFIG_RAW, "started; hang", &s);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[128];
+	int fd;
+
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+	/* the manager bound <temp dir>/crosvm.sock, as AVF does; crosvm only got the fd */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/crosvm.sock", fx->tmpdir);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(fd, "\"Exit\"", 6, 0), 6);
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "\"Ok\"", 4);
+	close(fd);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "started;died(SHUTDOWN);"); /* exit 0, as crosvm */
+	assert_int_equal(access(sa.sun_path, F_OK), -1);       /* removed with the VMM */
+	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+/* 200 real create/start/stop/drop cycles: no fd, child, CID or source left. */
+static void test_no_leaks_over_cycles(void **state)
+{
+	struct fx *fx = fx_new();
+	int fds = count_fds(), n;
+	uint64_t t0 = mono_ms(), dt;
+
+	for (int i = 0; i < CYCLES; i++) {
+		struct seen s = {0};
+		struct vm_handle *h = create(fx, VM_CONFIG_RAW, "hang", &s);
+
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+		assert_int_equal(s.died, 1);
+		vm_handle_unref(h);
+		fx->trace_buf[0] = '\0';
+	}
+	dt = mono_ms() - t0;
+	print_message(
+	    "fake backend: %d create+start+stop+drop cycles in %llu ms: %.0f cycles/s%s\n", CYCLES,
+	    (unsigned long long)dt, dt ? CYCLES * 1000.0 / (double)dt : 0.0,
+	    RUNNING_ON_VALGRIND ? " (under valgrind)" : "");
+
+	/* The same with the guest reached: fakevmm's start-up and one channel round trip. */
+	n = RUNNING_ON_VALGRIND ? 5 : 50;
+	t0 = mono_ms();
+	for (int i = 0; i < n; i++) {
+		struct seen s = {0};
+		struct vm_handle *h = create(fx, VM_CONFIG_RAW, "started; hang", &s);
+
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+		assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+		vm_handle_unref(h);
+		fx->trace_buf[0] = '\0';
+	}
+	dt = mono_ms() - t0;
+	print_message("fake backend: %d cycles up to onPayloadStarted in %llu ms: %.0f cycles/s\n",
+		      n, (unsigned long long)dt, dt ? n * 1000.0 / (double)dt : 0.0);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(fake_backend_live_children(fx->be), 0);
+	fx_free(fx); /* also: waitpid(-1) is ECHILD, no sources, no CIDs */
+}
+
+static bool pid_dead(pid_t pid)
+{
+	char path[64], stat[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	stat[n] = '\0';
+	p = strrchr(stat, ')'); /* "pid (comm) S ..." */
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* The manager is SIGKILLed: its VMM dies with it (PR_SET_PDEATHSIG). */
+static void test_vmm_dies_with_manager(void **state)
+{
+	int p[2], pidfd;
+	pid_t mgr, vmm = 0;
+	struct pollfd pfd;
+	uint64_t dl;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	mgr = fork();
+	assert_true(mgr >= 0);
+	if (mgr == 0) {
+		/* The intermediate manager: no cmocka here, any problem is exit 1. */
+		struct loop *l = NULL;
+		struct cid_alloc *cids = NULL;
+		struct backend *be = NULL;
+		struct vmgr *m = NULL;
+		struct local_context lc;
+		struct vm_handle *h = NULL;
+		struct vm_config c;
+
+		close(p[0]);
+		vm_config_init(&c);
+		c.guest_script = "hang";
+		if (loop_new(LOOP_CLOCK_MONOTONIC, &l) < 0 ||
+		    cid_alloc_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX, NULL, &cids) < 0 ||
+		    fake_backend_new(l, NULL,
+				     &(struct fake_backend_opts){.fakevmm_path = AVF_FAKEVMM_PATH},
+				     &be) < 0)
+			_exit(1);
+		lc = (struct local_context){.cids = cids};
+		if (vmgr_new(&(struct vmgr_params){.loop = l,
+						   .backend = be,
+						   .context = &local_context_ops,
+						   .context_data = &lc},
+			     &m) < 0 ||
+		    vmgr_create_vm(m, &c, &h) < 0 || vmgr_start(m, h) < 0)
+			_exit(1);
+		vmm = fake_backend_last_pid(be);
+		if (write(p[1], &vmm, sizeof(vmm)) != sizeof(vmm))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	pfd = (struct pollfd){.fd = p[0], .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	assert_int_equal(read(p[0], &vmm, sizeof(vmm)), sizeof(vmm));
+	close(p[0]);
+	assert_true(vmm > 0);
+	assert_false(pid_dead(vmm));
+
+	assert_int_equal(kill(mgr, SIGKILL), 0);
+	assert_int_equal(waitpid(mgr, NULL, 0), mgr);
+	/* The VMM is not our child: watch it with a pidfd, or /proc where there is none. */
+	pidfd = (int)syscall(SYS_pidfd_open, vmm, 0);
+	dl = mono_ms() + WAIT_MS;
+	while (!pid_dead(vmm)) {
+		if (mono_ms() >= dl)
+			fail_msg("VMM %d outlived its manager", (int)vmm);
+		pfd = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		poll(&pfd, 1, pidfd >= 0 ? 1000 : 10);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+/* ---- the backend contract without a manager ---- */
+
+struct rec {
+	int guest_calls, exited;
+	int refuse; /* what sink->guest returns */
+	struct vm_exit exit;
+	size_t failure_len;
+};
+
+static int rec_guest(void *ctx, const struct guest_event *ev)
+{
+	struct rec *r = ctx;
+
+	r->guest_calls++;
+	return r->refuse ? avf_err_set(r->refuse, AVF_EX_ILLEGAL_STATE, "refused by the test") : 0;
+}
+
+static void rec_exited(void *ctx, const struct vm_exit *e)
+{
+	struct rec *r = ctx;
+
+	r->exited++;
+	r->exit = *e;
+	r->failure_len = e->failure ? strlen(e->failure) : 0;
+	r->exit.failure = NULL; /* the backend's buffer: not ours to keep */
+}
+
+static const struct backend_sink rec_sink = {.guest = rec_guest, .exited = rec_exited};
+
+static struct backend_child *spawn_direct(struct backend *be, const char *script, struct rec *r)
+{
+	struct vm_config c;
+	struct backend_vm vm = {.cid = 3000, .name = "direct", .config = &c};
+	struct backend_plan *plan = NULL;
+	struct backend_child *child = NULL;
+
+	vm_config_init(&c);
+	c.guest_script = (char *)script;
+	assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
+	if (be->ops->spawn(be, plan, &rec_sink, r, &child) < 0)
+		fail_msg("spawn: %s", avf_err_last()->msg);
+	backend_plan_free(plan);
+	return child;
+}
+
+#define WAIT_LOOP(l, cond)                                                                         \
+	do {                                                                                       \
+		uint64_t dl_ = mono_ms() + WAIT_MS;                                                \
+		while (!(cond)) {                                                                  \
+			if (mono_ms() >= dl_)                                                      \
+				fail_msg("timed out waiting for %s", #cond);                       \
+			assert_true(loop_run_once((l), 100) >= 0);                                 \
+		}                                                                                  \
+	} while (0)
+
+static void test_backend_contract(void **state)
+{
+	struct loop *l;
+	struct backend *be;
+	struct backend_child *c;
+	struct rec r = {0};
+	int log[2], fds;
+	char buf[4096], *big;
+	ssize_t n;
+
+	assert_int_equal(loop_new(LOOP_CLOCK_MONOTONIC, &l), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(fake_backend_new(l, NULL,
+					  &(struct fake_backend_opts){
+					      .fakevmm_path = AVF_FAKEVMM_PATH, .log_fd = log[1]},
+					  &be),
+			 0);
+	fds = count_fds();
+
+	/* kill(): the exit is reported before it returns, exactly once */
+	c = spawn_direct(be, "started; hang", &r);
+	WAIT_LOOP(l, r.guest_calls == 1);
+	assert_int_equal(be->ops->kill(c), 0);
+	assert_int_equal(r.exited, 1);
+	assert_true(r.exit.signaled);
+	assert_int_equal(r.exit.code, SIGKILL);
+	assert_false(r.exit.wait_failed);
+	assert_int_equal(be->ops->kill(c), -ESRCH);
+	assert_string_equal(avf_err_last()->msg, "VMM already exited");
+	assert_int_equal(loop_run_once(l, 0), 0);
+	assert_int_equal(r.exited, 1);
+	be->ops->child_free(c);
+
+	/* child_free() of a running VMM: killed and reaped, never reported */
+	r = (struct rec){0};
+	c = spawn_direct(be, "hang", &r);
+	assert_int_equal(fake_backend_live_children(be), 1);
+	be->ops->child_free(c);
+	assert_int_equal(r.exited, 0);
+	assert_int_equal(fake_backend_live_children(be), 0);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(loop_source_count(l), 0);
+
+	/* the failure channel keeps the first 50 000 bytes (newer AVF) */
+	big = malloc(60100);
+	assert_non_null(big);
+	strcpy(big, "failure ");
+	memset(big + 8, 'x', 60000);
+	strcpy(big + 60008, "; exit 0");
+	r = (struct rec){0};
+	c = spawn_direct(be, big, &r);
+	free(big);
+	WAIT_LOOP(l, r.exited);
+	assert_int_equal(r.failure_len, FAKE_BACKEND_FAILURE_MAX);
+	assert_false(r.exit.signaled);
+	assert_int_equal(r.exit.code, 0);
+	be->ops->child_free(c);
+
+	/* a refusal goes back to the guest with its exception and message */
+	r = (struct rec){.refuse = -EINVAL};
+	c = spawn_direct(be, "started; exit 3", &r);
+	WAIT_LOOP(l, r.exited);
+	assert_int_equal(r.guest_calls, 1);
+	assert_int_equal(r.exit.code, 3);
+	n = read(log[0], buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf,
+			       "fakevmm: guest: notifyPayloadStarted refused: EX_ILLEGAL_STATE "
+			       "(-22): refused by the test\n"));
+	be->ops->child_free(c);
+
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(loop_source_count(l), 0);
+	backend_free(be);
+	loop_free(l);
+	close(log[0]);
+	close(log[1]);
+}
+
+/* ---- fakevmm's command line, run directly ---- */
+
+struct run_result {
+	int status;
+	char err[8192]; /* its stderr */
+};
+
+/*
+ * fork + exec fakevmm with @args (NULL-terminated, without argv[0]); fds in @keep
+ * lose FD_CLOEXEC in the child. @fn (may be NULL) plays the host while it runs.
+ */
+static void run_fakevmm(const char *const *args, const int *keep, size_t n_keep,
+			void (*fn)(void *data, pid_t pid), void *data, struct run_result *res)
+{
+	const char *argv[64] = {AVF_FAKEVMM_PATH};
+	int ep[2];
+	size_t n = 0, len = 0;
+	pid_t pid;
+	uint64_t dl;
+
+	while (args[n]) {
+		argv[n + 1] = args[n];
+		n++;
+	}
+	argv[n + 1] = NULL;
+	assert_int_equal(pipe2(ep, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (size_t i = 0; i < n_keep; i++)
+			fcntl(keep[i], F_SETFD, 0);
+		dup2(ep[1], STDERR_FILENO);
+		execv(AVF_FAKEVMM_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	close(ep[1]);
+	if (fn)
+		fn(data, pid);
+	/* stderr to EOF (it exits), bounded */
+	dl = mono_ms() + WAIT_MS;
+	for (;;) {
+		struct pollfd pfd = {.fd = ep[0], .events = POLLIN};
+		ssize_t r;
+
+		if (mono_ms() >= dl) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("fakevmm did not exit; stderr so far:\n%.*s", (int)len, res->err);
+		}
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		r = read(ep[0], res->err + len, sizeof(res->err) - 1 - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	res->err[len] = '\0';
+	close(ep[0]);
+	assert_int_equal(waitpid(pid, &res->status, 0), pid);
+}
+
+static void expect_exit(const char *const *args, int code, const char *err_part)
+{
+	struct run_result res;
+
+	run_fakevmm(args, NULL, 0, NULL, NULL, &res);
+	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != code ||
+	    (err_part && !strstr(res.err, err_part)))
+		fail_msg("%s ...: status 0x%x, want exit %d with '%s'; stderr:\n%s", args[0],
+			 res.status, code, err_part ? err_part : "", res.err);
+}
+
+static void test_fakevmm_cli(void **state)
+{
+	/* crosvm's InvalidArgs (35) for every command-line mistake */
+	expect_exit((const char *[]){"--bogus", "run", NULL}, 35, "unknown flag '--bogus'");
+	expect_exit((const char *[]){"run", "--disable-sandbox", "--bogus=1", NULL}, 35,
+		    "unknown flag '--bogus'");
+	expect_exit((const char *[]){"run", "-c", "1", NULL}, 35, "unknown flag '-c'");
+	expect_exit((const char *[]){"--extended-status", NULL}, 35, "expected 'run'");
+	expect_exit((const char *[]){"start", NULL}, 35, "unknown subcommand 'start'");
+	expect_exit((const char *[]){"run", "--cid", NULL}, 35, "'--cid' needs a value");
+	expect_exit((const char *[]){"run", "--cid", "x", NULL}, 35, "invalid value 'x'");
+	expect_exit((const char *[]){"run", "--mem", "size=", NULL}, 35, "invalid value");
+	expect_exit((const char *[]){"run", "--cpus", "num-cores=two", NULL}, 35, "invalid value");
+	expect_exit((const char *[]){"run", "--disable-sandbox=yes", NULL}, 35, "takes no value");
+	expect_exit((const char *[]){"run", "--extended-status", NULL}, 35, "global flag");
+	expect_exit((const char *[]){"--cid", "3", "run", NULL}, 35, "goes after 'run'");
+	expect_exit((const char *[]){"run", "--cid", "1", "--cid=2", NULL}, 35, "given twice");
+	expect_exit((const char *[]){"run", "/k1", "/k2", NULL}, 35, "two kernels");
+	expect_exit((const char *[]){"run", "--serial=type=file,hardware=serial,num=2", NULL}, 35,
+		    "type=file needs a path");
+	expect_exit((const char *[]){"run", "--serial=type=bogus", NULL}, 35, "unknown type");
+	expect_exit((const char *[]){"run", "--serial=type=sink,hardware=serial,num=5", NULL}, 35,
+		    "1..4");
+	expect_exit((const char *[]){"run", "--serial=path=/x/log,type=sink,colour=red", NULL}, 35,
+		    "unknown option 'colour'");
+	expect_exit((const char *[]){"run", "--serial=type=sink,num=2", "--serial",
+				     "hardware=serial,num=2,type=stdout", NULL},
+		    35, "already given");
+
+	/* every A15 flag accepted, both spellings; exit codes as crosvm's */
+	expect_exit(
+	    (const char *[]){
+		"--extended-status",
+		"--log-level=info,disk=warn",
+		"run",
+		"--disable-sandbox",
+		"--cid=2050",
+		"--no-balloon",
+		"--balloon-page-reporting",
+		"--protected-vm",
+		"--swiotlb",
+		"10",
+		"--unmap-guest-memory-on-fork",
+		"--params",
+		"crashkernel=17M",
+		"--params=printk.devkmsg=on console=hvc0",
+		"--mem",
+		"size=256",
+		"--cpus",
+		"num-cores=2,sve=[auto=true]",
+		"--host-cpu-topology",
+		"--virt-cpufreq",
+		"--gdb",
+		"1234",
+		"--serial=type=sink,hardware=virtio-console,num=1,max-queue-sizes=[2,32]",
+		"--serial=type=syslog,hardware=serial,num=1,console,earlycon",
+		"--bios",
+		"/x/bios",
+		"--initrd=/x/initrd",
+		"--rwdisk",
+		"/x/a.img",
+		"--disk",
+		"/x/b.img,sparse=false",
+		"--device-tree-overlay",
+		"/x/dt,filter",
+		"--gpu=backend=2d",
+		"--gpu-display=mode=windowed[720,1280]",
+		"--android-display-service=svc",
+		"--net",
+		"tap-fd=3",
+		"--input",
+		"keyboard[path=/x/k]",
+		"--hugepages",
+		"--boost-uclamp",
+		"--vfio=/sys/devices/platform/x,iommu=pkvm-iommu,dt-symbol=y",
+		"--virtio-snd",
+		"backend=aaudio",
+		"--params",
+		"quiet avf.fake_script=exit%2033",
+		"/x/kernel",
+		NULL},
+	    33, NULL);
+	/* without --extended-status crosvm reports any VM outcome as 0 */
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=exit%2033", NULL}, 0,
+		    NULL);
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=exit%201", NULL}, 1, NULL);
+	/* the last avf.fake_script wins; bad escapes and bad scripts are errors (exit 1) */
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=exit%201",
+				     "--params=avf.fake_script=exit%205 other=1", NULL},
+		    5, NULL);
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=exit%2", NULL}, 1,
+		    "bad escape");
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=explode", NULL}, 1,
+		    "guest script:1:1");
+	expect_exit((const char *[]){"run", "--params", "avf.fake_script=spawn-fail", NULL}, 1,
+		    "spawn-fail");
+	/* no script: GSCRIPT_DEFAULT; no channel: notifications dropped, said on stderr */
+	expect_exit((const char *[]){"run", NULL}, 0,
+		    "no guest channel, notifyPayloadStarted dropped");
+	/* a guest that dies by a signal leaves no core file */
+	{
+		struct run_result res;
+
+		run_fakevmm(
+		    (const char *[]){"run", "--params", "avf.fake_script=signal%20SEGV", NULL},
+		    NULL, 0, NULL, NULL, &res);
+		assert_true(WIFSIGNALED(res.status));
+		assert_int_equal(WTERMSIG(res.status), SIGSEGV);
+		assert_false(WCOREDUMP(res.status));
+	}
+}
+
+static void test_fakevmm_fd_checks(void **state)
+{
+	struct run_result res;
+	char path[64], spec[128], buf[64];
+	int p[2], sp[2];
+	ssize_t n;
+
+	/* a close-on-exec fd is refused (crosvm: EBADF), exit 1 */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	snprintf(spec, sizeof(spec),
+		 "--serial=type=file,path=/proc/self/fd/%d,hardware=serial,num=2", p[1]);
+	run_fakevmm((const char *[]){"run", spec, "--params", "avf.fake_script=exit%200", NULL},
+		    NULL, 0, NULL, NULL, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "Bad file descriptor"));
+	/* the same fd inherited: accepted, and ttyS1 gets the failure text */
+	run_fakevmm((const char *[]){"run", spec, "--params",
+				     "avf.fake_script=failure%20HELLO%7Cworld%3B%20exit%200", NULL},
+		    &p[1], 1, NULL, NULL, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	close(p[1]);
+	n = read(p[0], buf, sizeof(buf));
+	assert_int_equal(n, 11);
+	assert_memory_equal(buf, "HELLO|world", 11);
+	close(p[0]);
+
+	/* a number that is not open at all */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", 999);
+	run_fakevmm((const char *[]){"run", "--disk", path, NULL}, NULL, 0, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "--disk '/proc/self/fd/999': Bad file descriptor"));
+	run_fakevmm((const char *[]){"run", "/proc/self/fd/x", NULL}, NULL, 0, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+
+	/* --socket must be a listening socket, --avf-guest-channel a SEQPACKET one */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sp[1]);
+	run_fakevmm((const char *[]){"run", "--socket", path, NULL}, &sp[1], 1, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "not a listening socket"));
+	run_fakevmm((const char *[]){"run", "--avf-guest-channel", path, NULL}, &sp[1], 1, NULL,
+		    NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "not a SOCK_SEQPACKET socket"));
+	close(sp[0]);
+	close(sp[1]);
+}
+
+struct host_play {
+	int fd;
+	struct sockaddr_un addr;
+	socklen_t addr_len;
+};
+
+/* Play the manager on the guest channel: refuse started, accept ready, then hang up. */
+static void play_guest_channel(void *data, pid_t pid)
+{
+	struct host_play *h = data;
+	struct guest_channel_msg m, r;
+	struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+
+	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	assert_int_equal(guest_channel_recv(h->fd, &m, 0), 1);
+	assert_int_equal(m.kind, GUEST_CHANNEL_PAYLOAD_STARTED);
+	guest_channel_make_reply(m.seq, -EINVAL, AVF_EX_ILLEGAL_STATE, "not now", &r);
+	assert_int_equal(guest_channel_send(h->fd, &r, 0), 0);
+	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	assert_int_equal(guest_channel_recv(h->fd, &m, 0), 1);
+	assert_int_equal(m.kind, GUEST_CHANNEL_ERROR);
+	assert_int_equal(m.value, 2);
+	assert_string_equal(m.text, "payload changed");
+	guest_channel_make_reply(m.seq, 0, 0, NULL, &r);
+	assert_int_equal(guest_channel_send(h->fd, &r, 0), 0);
+	close(h->fd); /* the guest is in `hang`: EOF ends it */
+}
+
+/* Play crosvm's `stop`: an unknown request, then "Exit". */
+static void play_control(void *data, pid_t pid)
+{
+	struct host_play *h = data;
+	char buf[256];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&h->addr, h->addr_len), 0);
+	assert_int_equal(send(fd, "\"SuspendVcpus\"", 14, 0), 14);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "{\"ErrString\":"));
+	assert_int_equal(send(fd, "\"Exit\"", 6, 0), 6);
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "\"Ok\"", 4);
+	close(fd);
+}
+
+static void test_fakevmm_channels(void **state)
+{
+	struct host_play h = {0};
+	struct run_result res;
+	char path[64];
+	int sp[2], lfd;
+
+	/* guest channel: the refusal reaches the guest; EOF makes it exit 1 */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sp[1]);
+	h.fd = sp[0];
+	run_fakevmm(
+	    (const char *[]){"run", "--avf-guest-channel", path, "--params",
+			     "avf.fake_script=started%3B%20error%202%20payload%20changed%3B%20hang",
+			     NULL},
+	    &sp[1], 1, play_guest_channel, &h, &res);
+	close(sp[1]);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "fakevmm: guest: notifyPayloadStarted refused: "
+					"EX_ILLEGAL_STATE (-22): not now\n"));
+	assert_null(strstr(res.err, "notifyError refused"));
+	assert_non_null(strstr(res.err, "guest channel closed by the host"));
+
+	/* a host that speaks out of turn: the guest gives up (exit 1) */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sp[1]);
+	assert_int_equal(send(sp[0], "junk", 4, 0), 4);
+	run_fakevmm((const char *[]){"run", "--avf-guest-channel", path, "--params",
+				     "avf.fake_script=hang", NULL},
+		    &sp[1], 1, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "guest channel:"));
+	close(sp[0]);
+	close(sp[1]);
+
+	/* control socket: an inherited listening fd, "Exit" -> "Ok", exit 0 */
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	h.addr.sun_family = AF_UNIX;
+	h.addr_len = sizeof(sa_family_t); /* autobind */
+	assert_int_equal(bind(lfd, (struct sockaddr *)&h.addr, h.addr_len), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	h.addr_len = sizeof(h.addr);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&h.addr, &h.addr_len), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", lfd);
+	run_fakevmm((const char *[]){"--extended-status", "run", "--socket", path, "--params",
+				     "avf.fake_script=hang", NULL},
+		    &lfd, 1, play_control, &h, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	close(lfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_channel_codec),
+	    cmocka_unit_test(test_prepare_golden),
+	    cmocka_unit_test(test_fakevmm_cli),
+	    cmocka_unit_test(test_fakevmm_fd_checks),
+	    cmocka_unit_test(test_fakevmm_channels),
+	    cmocka_unit_test(test_script_outcomes),
+	    cmocka_unit_test(test_default_guest_runs_to_shutdown),
+	    cmocka_unit_test(test_guest_sees_refusal),
+	    cmocka_unit_test(test_stop_kills_and_delivers_before_returning),
+	    cmocka_unit_test(test_drop_last_handle_kills),
+	    cmocka_unit_test(test_stop_from_on_payload_ready),
+	    cmocka_unit_test(test_drop_last_handle_in_on_payload_ready),
+	    cmocka_unit_test(test_drop_handle_inside_on_died),
+	    cmocka_unit_test(test_killed_from_outside),
+	    cmocka_unit_test(test_boot_hangup),
+	    cmocka_unit_test(test_exec_failure),
+	    cmocka_unit_test(test_bad_script_fails_create),
+	    cmocka_unit_test(test_spawned_argv_and_fds),
+	    cmocka_unit_test(test_backend_contract),
+	    cmocka_unit_test(test_control_socket_exit),
+	    cmocka_unit_test(test_vmm_dies_with_manager),
+	    cmocka_unit_test(test_no_leaks_over_cycles),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
