@@ -54,6 +54,18 @@ int avf_err_prefix(const char *fmt, ...)
 	return last_error.err;
 }
 
+void avf_err_set_service_code(int code)
+{
+	last_error.service_code = code;
+}
+
+int avf_err_restore(const struct avf_error *e)
+{
+	if (e != &last_error)
+		last_error = *e;
+	return last_error.err;
+}
+
 const struct avf_error *avf_err_last(void)
 {
 	return &last_error;

@@ -51,6 +51,12 @@ int avf_err_service(int err, const char *fmt, ...) __attribute__((format(printf,
  */
 int avf_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Set the service-specific code of the recorded error (AVF mostly uses -1, the default). */
+void avf_err_set_service_code(int code);
+
+/* Put a saved error back into this thread's slot, codes included; returns e->err. */
+int avf_err_restore(const struct avf_error *e);
+
 /* The last error recorded on this thread (zeroed if none since avf_err_clear). */
 const struct avf_error *avf_err_last(void);
 void avf_err_clear(void);

@@ -224,13 +224,6 @@ static int send_refs(struct ipc_conn *c, uint16_t kind, uint32_t id, uint32_t co
 
 /* ---- errors ---- */
 
-/* avf_err has no setter for the service code; its slot is a plain thread-local
- * object (only the accessor is const), so we write the one field it lacks. */
-static void set_service_code(int32_t code)
-{
-	((struct avf_error *)avf_err_last())->service_code = code;
-}
-
 int ipc_err_service(int err, int32_t code, const char *fmt, ...)
 {
 	va_list ap;
@@ -238,17 +231,10 @@ int ipc_err_service(int err, int32_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	avf_err_setv(err, AVF_EX_SERVICE_SPECIFIC, fmt, ap);
 	va_end(ap);
-	set_service_code(code);
+	avf_err_set_service_code(code);
 	return err;
 }
 
-/* Put a saved error back into the slot. */
-static int err_restore(const struct avf_error *e)
-{
-	avf_err_set(e->err, e->ex, "%s", e->msg);
-	set_service_code(e->service_code);
-	return e->err;
-}
 
 static int err_closed(const struct ipc_conn *c)
 {
@@ -973,7 +959,7 @@ static void pending_complete(struct ipc_conn *c, struct ipc_pending *pc)
 		return;
 	}
 	if (pc->err < 0)
-		err_restore(&pc->error);
+		avf_err_restore(&pc->error);
 	pc->fn(c, pc->err, pc->reply, pc->data);
 	ipc_msg_free(pc->reply);
 	free(pc);
@@ -1533,7 +1519,7 @@ int ipc_call(struct ipc_proxy *p, uint32_t method, struct ipc_msg *req, uint64_t
 	}
 	r = pc->err;
 	if (r < 0)
-		err_restore(&pc->error);
+		avf_err_restore(&pc->error);
 	else if (ret_reply)
 		*ret_reply = pc->reply;
 	else
