@@ -7,6 +7,7 @@
  * valgrind too); nothing sleeps.
  */
 #include "cmocka_wrap.h"
+#include "test_fds.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -276,18 +277,6 @@ static struct vm_handle *create(struct fx *fx, enum vm_config_kind kind, const c
 			assert_true(loop_run_once((fx)->loop, 100) >= 0);                          \
 		}                                                                                  \
 	} while (0)
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* ---- guest channel codec ---- */
 

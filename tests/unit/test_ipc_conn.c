@@ -7,8 +7,8 @@
  * callbacks, timeouts and limits. Waits are bounded by a wall-clock deadline.
  */
 #include "cmocka_wrap.h"
+#include "test_fds.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -85,18 +85,6 @@ struct env {
 	int async_done, async_err, async_value;
 	struct avf_error async_error;
 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static uint64_t wall_ns(void)
 {

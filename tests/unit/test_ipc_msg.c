@@ -6,8 +6,8 @@
  * mutation loop (no crash, no leak, and decode->encode gives the same bytes).
  */
 #include "cmocka_wrap.h"
+#include "test_fds.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,18 +19,6 @@
 
 #include "base/avf_err.h"
 #include "ipc/ipc_msg.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void assert_err(int r, int err, const char *substr)
 {
