@@ -14,4 +14,4 @@ if ! { cmake --preset default && cmake --build --preset default; } >build/demo-b
 	exit 1
 fi
 echo "== one simulated VM, create to death (virtual clock; times in seconds) =="
-build/default/harness/avf-simrun "$@"
+build/default/bin/avf-simrun "$@"

@@ -34,7 +34,7 @@ cmake --build --preset asan -j "$jobs"
 ctest --preset asan -j "$jobs"
 
 step "benchmarks (smoke run with small counts; numbers only, nothing asserted)"
-build/default/bench/sim_cycle 20000 1000
-build/default/bench/cid_bench | tail -1
+build/default/bin/sim_cycle 20000 1000
+build/default/bin/cid_bench | tail -1
 
 step "all test runs passed"

@@ -8,6 +8,8 @@ function(avf_add_unit_test name)
     set(T_LABELS unit)
   endif()
   add_executable(${name} ${T_SOURCES})
+  # Test binaries stay out of bin/, which holds only the programs.
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${T_LIBS} avf_testutil PkgConfig::CMOCKA)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 120)
