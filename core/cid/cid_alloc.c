@@ -393,6 +393,25 @@ int cid_alloc_grant(struct cid_alloc *a, uint32_t *ret_cid)
 	return 0;
 }
 
+int cid_alloc_claim(struct cid_alloc *a, uint32_t cid)
+{
+	uint32_t idx;
+	uint64_t bit;
+
+	if (cid < a->min || cid > a->max)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "CID %" PRIu32 " is outside %" PRIu32 "..%" PRIu32, cid, a->min,
+				   a->max);
+	idx = cid - a->min;
+	bit = 1ull << (idx % 64);
+	if (a->words[idx / 64] & bit)
+		return avf_err_set(-EBUSY, AVF_EX_ILLEGAL_STATE, "CID %" PRIu32 " is already held",
+				   cid);
+	a->words[idx / 64] |= bit;
+	a->held++;
+	return 0;
+}
+
 int cid_alloc_release(struct cid_alloc *a, uint32_t cid)
 {
 	uint32_t idx;

@@ -43,6 +43,16 @@ struct cid_alloc *cid_alloc_free(struct cid_alloc *a);
  */
 int cid_alloc_grant(struct cid_alloc *a, uint32_t *ret_cid);
 
+/*
+ * Mark @cid held without granting it: a client re-registers a CID it was granted
+ * before virtualizationservice restarted. The cursor and the state file do not
+ * move: a claim is an old grant coming back, not a new one (and after a wrap we
+ * could not tell whether @cid lies before or after the cursor), so the next grant
+ * still follows the last one granted. -EINVAL (AVF_EX_ILLEGAL_ARGUMENT) if out of
+ * range, -EBUSY (AVF_EX_ILLEGAL_STATE) if already held.
+ */
+int cid_alloc_claim(struct cid_alloc *a, uint32_t cid);
+
 /* Release a held CID. -EINVAL if out of range, -ENOENT if not held. */
 int cid_alloc_release(struct cid_alloc *a, uint32_t cid);
 

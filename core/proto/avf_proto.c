@@ -40,27 +40,27 @@ int proto_get_config(struct ipc_msg *m, struct vm_config *c)
 
 	vm_config_init(c);
 	if ((r = ipc_msg_get_u32(m, &version)) < 0)
-		return avf_err_prefix("config.version: ");
+		return avf_err_prefix("config.version");
 	if (version != PROTO_CONFIG_VERSION)
 		return avf_err_set(-EBADMSG, AVF_EX_BAD_PARCELABLE,
 				   "config.version: %u is not supported (expected %u)", version,
 				   PROTO_CONFIG_VERSION);
 	if ((r = ipc_msg_get_i32(m, &kind)) < 0)
-		return avf_err_prefix("config.kind: ");
+		return avf_err_prefix("config.kind");
 	if (kind != VM_CONFIG_RAW && kind != VM_CONFIG_APP)
 		return avf_err_set(-EBADMSG, AVF_EX_BAD_PARCELABLE,
 				   "config.kind: %d is neither raw (0) nor app (1)", kind);
 	c->kind = (enum vm_config_kind)kind;
 	if ((r = ipc_msg_get_string(m, &name)) < 0)
-		return avf_err_prefix("config.name: ");
+		return avf_err_prefix("config.name");
 	if ((r = ipc_msg_get_u32(m, &c->memory_mib)) < 0)
-		return avf_err_prefix("config.memory_mib: ");
+		return avf_err_prefix("config.memory_mib");
 	if ((r = ipc_msg_get_u32(m, &c->cpus)) < 0)
-		return avf_err_prefix("config.cpus: ");
+		return avf_err_prefix("config.cpus");
 	if ((r = ipc_msg_get_bool(m, &c->protected_vm)) < 0)
-		return avf_err_prefix("config.protected_vm: ");
+		return avf_err_prefix("config.protected_vm");
 	if ((r = ipc_msg_get_string_nullable(m, &script)) < 0)
-		return avf_err_prefix("config.guest_script: ");
+		return avf_err_prefix("config.guest_script");
 	if ((r = dup_string(name, &c->name)) < 0 || (r = dup_string(script, &c->guest_script)) < 0)
 		return r;
 	return 0;

@@ -18,6 +18,7 @@ struct vmgr_vm {
 	struct backend_plan *plan; /* prepared at createVm, consumed by start */
 	struct backend_child *child;
 	struct loop_source *hangup_timer;
+	enum avf_vm_state reported; /* last state given to context->set_state */
 	struct vmgr_vm *prev, *next;
 };
 
@@ -77,6 +78,32 @@ static void entry_dispose(struct vm *vm, void *owner)
 	free(e);
 }
 
+/* Tell the context provider about a state change, once per change. */
+static void report_state(struct vmgr_vm *e, enum avf_vm_state state)
+{
+	struct vmgr *m = e->mgr;
+
+	if (state == e->reported || !m->p.context->set_state)
+		return;
+	e->reported = state;
+	m->p.context->set_state(m->p.context_data, vm_cid(e->vm), state);
+}
+
+/*
+ * Report the state @ev is about to lead to, before the event's callbacks run: a
+ * callback may cause the next change (stop() from onPayloadReady, dropping the
+ * last handle from onDied), and the provider must see the changes in order. The
+ * state machine is a pure function, so the prediction is exactly what the event
+ * will do; a refused event reports nothing.
+ */
+static void report_next(struct vmgr_vm *e, enum vm_event ev)
+{
+	struct vm_status next;
+
+	if (vm_status_apply(vm_status(e->vm), ev, &next) == 0)
+		report_state(e, vm_status_public(&next));
+}
+
 /* Kill a running VM; returns after its exit was processed (onDied queued). */
 static int entry_kill(struct vmgr_vm *e)
 {
@@ -116,6 +143,7 @@ int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_han
 		free(e);
 		return r;
 	}
+	/* May run the loop (vmgr.h): @e is linked nowhere yet, so nothing here can change. */
 	r = m->p.context->acquire(m->p.context_data, config->name, &cid, &e->temp_dir);
 	if (r < 0) {
 		vm_config_clear(&e->config);
@@ -140,6 +168,7 @@ int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_han
 		m->head = e;
 	m->tail = e;
 	m->n_vms++;
+	e->reported = vm_state(vm); /* NOT_STARTED: what a context starts with */
 	vm_set_owner(vm, entry_dispose, e);
 
 	bvm = (struct backend_vm){ .cid = cid, .name = config->name, .temp_dir = e->temp_dir,
@@ -170,6 +199,7 @@ static void hangup_fired(struct loop_source *src, void *data)
 	vm_apply(e->vm, VM_EV_BOOT_TIMEOUT);
 	if (vm_status(e->vm)->payload != VM_PAYLOAD_HANGUP)
 		return;
+	report_state(e, vm_state(e->vm)); /* Running + Hangup reads DEAD already */
 	trace_emitf(e->mgr->p.trace, "virtmgr", "vm:%u boot hangup: no payload start in %llu ms",
 		    vm_cid(e->vm), (unsigned long long)(e->mgr->p.boot_hangup_ns / LOOP_NSEC_PER_MSEC));
 	vm_ref(e->vm);
@@ -184,15 +214,19 @@ static int sink_guest(void *ctx, const struct guest_event *ev)
 
 	switch (ev->kind) {
 	case GUEST_PAYLOAD_STARTED:
+		report_next(e, VM_EV_PAYLOAD_STARTED);
 		r = vm_payload_started(e->vm);
 		break;
 	case GUEST_PAYLOAD_READY:
+		report_next(e, VM_EV_PAYLOAD_READY);
 		r = vm_payload_ready(e->vm);
 		break;
 	case GUEST_PAYLOAD_FINISHED:
+		report_next(e, VM_EV_PAYLOAD_FINISHED);
 		r = vm_payload_finished(e->vm, ev->value);
 		break;
 	case GUEST_ERROR:
+		report_next(e, VM_EV_PAYLOAD_ERROR);
 		r = vm_payload_error(e->vm, (enum avf_error_code)ev->value, ev->message);
 		break;
 	default:
@@ -207,6 +241,7 @@ static void sink_exited(void *ctx, const struct vm_exit *exit)
 	struct vmgr_vm *e = ctx;
 
 	e->hangup_timer = loop_source_free(e->hangup_timer);
+	report_next(e, VM_EV_EXITED); /* DEAD before onDied: a callback may drop the VM */
 	/* May free the record (and @e) once its callbacks ran: nothing after this. */
 	vm_exited(e->vm, exit);
 }
@@ -243,10 +278,12 @@ int vmgr_start(struct vmgr *m, struct vm_handle *h)
 		snprintf(msg, sizeof(msg), "Error starting VM: %s", avf_err_last()->msg);
 		e->hangup_timer = loop_source_free(e->hangup_timer);
 		vm_apply(vm, VM_EV_SPAWN_FAILED);
+		report_state(e, vm_state(vm));
 		avf_err_service(r, "%s", msg);
 		goto out;
 	}
 	vm_apply(vm, VM_EV_SPAWNED);
+	report_state(e, vm_state(vm));
 out:
 	trace_emitf(m->p.trace, "virtmgr", "start(vm:%u) -> %s", vm_cid(vm),
 		    r < 0 ? avf_err_last()->msg : "ok");

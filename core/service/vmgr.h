@@ -33,11 +33,26 @@
 /* AVF's BOOT_HANGUP_TIMEOUT for app VMs (A15). */
 #define VMGR_BOOT_HANGUP_NS (30ull * LOOP_NSEC_PER_SEC)
 
-/* Where global VM contexts come from: virtualizationservice, or a local allocator. */
+/*
+ * Where global VM contexts come from: virtualizationservice, or a local allocator.
+ *
+ * acquire() may wait for virtualizationservice by running the loop (core/ipc's
+ * ipc_call): anything else on the loop may run meanwhile, including other vmgr
+ * calls and VM exits. vmgr_create_vm() holds no manager state across it (the new
+ * VM is linked in only after it returns), so that is safe.
+ */
 struct vmgr_context_ops {
 	/* Grant a context; *ret_temp_dir (malloc'd, may be set to NULL) is the per-VM dir. */
 	int (*acquire)(void *data, const char *name, uint32_t *ret_cid, char **ret_temp_dir);
+	/* Must not block nor run the loop: it is called from inside VM exits. */
 	void (*release)(void *data, uint32_t cid);
+	/*
+	 * Optional: the VM's public state changed (virtualizationservice shows it in
+	 * debugListVms). Called once per change, in order, before the callbacks of
+	 * that change run; DEAD comes before release(). Runs inside lifecycle changes:
+	 * must not block nor run the loop.
+	 */
+	void (*set_state)(void *data, uint32_t cid, enum avf_vm_state state);
 };
 
 struct vmgr_params {

@@ -2,6 +2,7 @@
 #include "service/vs_registry.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,34 +131,32 @@ const char *vs_registry_start_note(const struct vs_registry *r)
 	return r->note[0] ? r->note : NULL;
 }
 
-int vs_registry_allocate(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid,
-			 const char *name, uint32_t *ret_cid, const char **ret_temp_dir)
+/*
+ * Record a context for @cid, which the allocator already holds; on failure the CID
+ * is released again. @fresh: remove a leftover dir of that CID first (a new grant)
+ * rather than keep it (a claim).
+ */
+static int ctx_add(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid, const char *name,
+		   uint32_t cid, bool fresh, const char **ret_temp_dir)
 {
 	struct vs_ctx *c = calloc(1, sizeof(*c));
-	uint32_t cid;
 	char num[16];
-	int e;
+	int e = 0;
 
-	if (!c)
-		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
-	c->name = strdup(name ? name : "");
-	if (!c->name) {
-		free(c);
-		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
-	}
-	e = cid_alloc_grant(r->cids, &cid);
-	if (e < 0) {
-		free(c->name);
-		free(c);
-		return e;
+	if (!c || !(c->name = strdup(name ? name : ""))) {
+		e = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+		goto fail;
 	}
 	if (r->vm_dir) {
 		snprintf(num, sizeof(num), "%u", cid);
 		c->temp_dir = path_join(r->vm_dir, num);
-		/* AVF removes a leftover dir of the same CID before creating it. */
+		/* A grant removes a leftover dir of its CID first, as AVF does; a claim
+		 * keeps it: it may hold the files of the VM being re-registered. */
 		if (!c->temp_dir)
 			e = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
-		else if ((e = fs_remove_tree(c->temp_dir)) == 0 && mkdir(c->temp_dir, 0700) < 0)
+		else if (fresh)
+			e = fs_remove_tree(c->temp_dir);
+		if (e == 0 && mkdir(c->temp_dir, 0700) < 0 && (fresh || errno != EEXIST))
 			e = avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC,
 					"cannot create VM temp dir '%s': %s", c->temp_dir,
 					strerror(errno));
@@ -166,13 +165,9 @@ int vs_registry_allocate(struct vs_registry *r, uint64_t holder, uid_t uid, pid_
 			e = avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC, "cannot chown '%s': %s",
 					c->temp_dir, strerror(errno));
 		if (e < 0) {
-			if (c->temp_dir)
+			if (c->temp_dir && fresh)
 				rmdir(c->temp_dir);
-			cid_alloc_release(r->cids, cid);
-			free(c->temp_dir);
-			free(c->name);
-			free(c);
-			return e;
+			goto fail;
 		}
 	}
 	c->holder = holder;
@@ -187,10 +182,42 @@ int vs_registry_allocate(struct vs_registry *r, uint64_t holder, uid_t uid, pid_
 		r->head = c;
 	r->tail = c;
 	r->n++;
-	trace_emitf(r->trace, "vs", "cid %u granted", cid);
-	*ret_cid = cid;
 	if (ret_temp_dir)
 		*ret_temp_dir = c->temp_dir;
+	return 0;
+fail:
+	cid_alloc_release(r->cids, cid);
+	if (c) {
+		free(c->temp_dir);
+		free(c->name);
+		free(c);
+	}
+	return e;
+}
+
+int vs_registry_allocate(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid,
+			 const char *name, uint32_t *ret_cid, const char **ret_temp_dir)
+{
+	uint32_t cid;
+	int e;
+
+	if ((e = cid_alloc_grant(r->cids, &cid)) < 0 ||
+	    (e = ctx_add(r, holder, uid, pid, name, cid, true, ret_temp_dir)) < 0)
+		return e;
+	trace_emitf(r->trace, "vs", "cid %u granted", cid);
+	*ret_cid = cid;
+	return 0;
+}
+
+int vs_registry_claim(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid,
+		      const char *name, uint32_t cid, const char **ret_temp_dir)
+{
+	int e;
+
+	if ((e = cid_alloc_claim(r->cids, cid)) < 0 ||
+	    (e = ctx_add(r, holder, uid, pid, name, cid, false, ret_temp_dir)) < 0)
+		return e;
+	trace_emitf(r->trace, "vs", "cid %u claimed", cid);
 	return 0;
 }
 

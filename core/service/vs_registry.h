@@ -50,6 +50,15 @@ const char *vs_registry_start_note(const struct vs_registry *r);
 /* allocateGlobalVmContext. -EBUSY (EX_ILLEGAL_STATE) when no CID is free. */
 int vs_registry_allocate(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid,
 			 const char *name, uint32_t *ret_cid, const char **ret_temp_dir);
+/*
+ * Grant exactly @cid to @holder (CLAIM_GLOBAL_VM_CONTEXT: a virtmgr re-registering
+ * a live VM after virtualizationservice restarted). The round-robin cursor and the
+ * last_cid file do not move (cid_alloc_claim). The temp dir is created if missing
+ * and kept if present (it may hold the live VM's files). -EINVAL
+ * (EX_ILLEGAL_ARGUMENT) outside the range, -EBUSY (EX_ILLEGAL_STATE) if held.
+ */
+int vs_registry_claim(struct vs_registry *r, uint64_t holder, uid_t uid, pid_t pid,
+		      const char *name, uint32_t cid, const char **ret_temp_dir);
 /* Drop one context; -ENOENT if @cid is not held, -EPERM if held by another holder. */
 int vs_registry_release(struct vs_registry *r, uint64_t holder, uint32_t cid);
 /* Drop every context of @holder (its connection closed); returns how many. */

@@ -372,7 +372,78 @@ static void test_release_errors(void **state)
 	cid_alloc_free(a);
 }
 
+/* ---- claiming ----------------------------------------------------------- */
+
+/* A claim holds the CID like a grant but leaves the cursor where it was. */
+static void test_claim_holds_without_moving_cursor(void **state)
+{
+	struct cid_alloc *a = new_ok(10, 15, NULL);
+
+	(void)state;
+	assert_int_equal(grant_ok(a), 10);
+	assert_int_equal(grant_ok(a), 11);
+	/* Ahead of the cursor: the next grants step over it. */
+	assert_int_equal(cid_alloc_claim(a, 12), 0);
+	assert_true(cid_alloc_is_held(a, 12));
+	assert_int_equal(cid_alloc_held_count(a), 3);
+	assert_int_equal(cid_alloc_last(a), 11);
+	assert_int_equal(grant_ok(a), 13);
+	/* Behind the cursor: the cursor does not go back to it. */
+	assert_int_equal(cid_alloc_release(a, 10), 0);
+	assert_int_equal(cid_alloc_claim(a, 10), 0);
+	assert_int_equal(cid_alloc_last(a), 13);
+	assert_int_equal(grant_ok(a), 14);
+	assert_int_equal(grant_ok(a), 15);
+	/* Every CID held (two of them by claims): exhaustion as usual. */
+	assert_busy(a);
+	/* A claimed CID is released like a granted one. */
+	assert_int_equal(cid_alloc_release(a, 12), 0);
+	assert_int_equal(grant_ok(a), 12);
+	cid_alloc_free(a);
+}
+
+static void test_claim_errors(void **state)
+{
+	struct cid_alloc *a = new_ok(CID_MIN, CID_MAX, NULL);
+	const uint32_t outside[] = {0, CID_MIN - 1, CID_MAX + 1, UINT32_MAX};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(grant_ok(a), CID_MIN);
+	avf_err_clear();
+	assert_int_equal(cid_alloc_claim(a, CID_MIN), -EBUSY);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_STATE);
+	assert_string_equal(avf_err_last()->msg, "CID 2048 is already held");
+	assert_int_equal(cid_alloc_claim(a, CID_MAX), 0);
+	assert_int_equal(cid_alloc_claim(a, CID_MAX), -EBUSY); /* twice */
+	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+		avf_err_clear();
+		assert_int_equal(cid_alloc_claim(a, outside[i]), -EINVAL);
+		assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_ARGUMENT);
+		assert_non_null(strstr(avf_err_last()->msg, "is outside 2048..65535"));
+		assert_false(cid_alloc_is_held(a, outside[i]));
+	}
+	assert_int_equal(cid_alloc_held_count(a), 2);
+	cid_alloc_free(a);
+}
+
 /* ---- persistence -------------------------------------------------------- */
+
+/* A claim is not a grant: the state file keeps naming the last grant. */
+static void test_claim_does_not_persist(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_alloc *a = new_ok(CID_MIN, CID_MAX, f->path);
+
+	assert_int_equal(cid_alloc_claim(a, 3000), 0);
+	assert_false(exists(f->path));
+	assert_int_equal(grant_ok(a), 2048);
+	assert_int_equal(cid_alloc_claim(a, 2049), 0);
+	assert_file_is(f->path, "2048\n");
+	assert_int_equal(grant_ok(a), 2050);
+	assert_file_is(f->path, "2050\n");
+	cid_alloc_free(a);
+}
 
 static void test_missing_file_note(void **state)
 {
@@ -692,6 +763,9 @@ int main(void)
 	    cmocka_unit_test(test_top_of_u32),
 	    cmocka_unit_test(test_zero_min),
 	    cmocka_unit_test(test_release_errors),
+	    cmocka_unit_test(test_claim_holds_without_moving_cursor),
+	    cmocka_unit_test(test_claim_errors),
+	    cmocka_unit_test_setup_teardown(test_claim_does_not_persist, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_missing_file_note, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_persist_and_continue, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_persist_valid_contents, setup_dir, teardown_dir),

@@ -451,6 +451,119 @@ static void test_hundred_vms_at_once(void **state)
 	fx_free(fx);
 }
 
+/* A context provider that logs what vmgr tells it, over the local allocator. */
+struct state_log {
+	struct local_context lc;
+	char log[1024];
+};
+
+static void state_log_add(struct state_log *sl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void state_log_add(struct state_log *sl, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(sl->log);
+
+	va_start(ap, fmt);
+	vsnprintf(sl->log + n, sizeof(sl->log) - n, fmt, ap);
+	va_end(ap);
+}
+
+static int sl_acquire(void *data, const char *name, uint32_t *ret_cid, char **ret_temp_dir)
+{
+	return local_context_ops.acquire(&((struct state_log *)data)->lc, name, ret_cid,
+					 ret_temp_dir);
+}
+
+static void sl_release(void *data, uint32_t cid)
+{
+	state_log_add(data, "release(%u);", cid);
+	local_context_ops.release(&((struct state_log *)data)->lc, cid);
+}
+
+static void sl_set_state(void *data, uint32_t cid, enum avf_vm_state state)
+{
+	state_log_add(data, "%u:%s;", cid, avf_vm_state_name(state));
+}
+
+static const struct vmgr_context_ops state_log_ops = {
+	.acquire = sl_acquire,
+	.release = sl_release,
+	.set_state = sl_set_state,
+};
+
+/* Swap the fixture's manager for one whose context provider logs set_state. */
+static void fx_use_state_log(struct fx *fx, struct state_log *sl)
+{
+	vmgr_free(fx->mgr);
+	sl->lc = fx->lc;
+	assert_int_equal(vmgr_new(&(struct vmgr_params){ .loop = fx->loop, .backend = fx->be,
+							  .context = &state_log_ops,
+							  .context_data = sl, .trace = &fx->tr },
+				  &fx->mgr),
+			 0);
+}
+
+static void test_set_state_follows_every_change_once(void **state)
+{
+	static const struct {
+		const char *script;
+		enum vm_config_kind kind;
+		bool stop_in_ready;
+		const char *log;
+	} rows[] = {
+		/* every public state, in order, DEAD before the release */
+		{ "started; ready; finished 0; exit 0", VM_CONFIG_APP, false,
+		  "2048:STARTING;2048:STARTED;2048:READY;2048:FINISHED;2048:DEAD;release(2048);" },
+		/* stop() from onPayloadReady: READY goes out before the callback's nested DEAD */
+		{ "started; ready; hang", VM_CONFIG_APP, true,
+		  "2048:STARTING;2048:STARTED;2048:READY;2048:DEAD;release(2048);" },
+		/* boot hangup: DEAD when the payload becomes Hangup, not again at the exit */
+		{ "hang", VM_CONFIG_APP, false, "2048:STARTING;2048:DEAD;release(2048);" },
+		/* spawn failure: DEAD (Failed), no onDied */
+		{ "spawn-fail", VM_CONFIG_RAW, false, "2048:DEAD;release(2048);" },
+		/* a refused payload transition changes nothing */
+		{ "ready; started; exit 0", VM_CONFIG_RAW, false,
+		  "2048:STARTING;2048:READY;2048:DEAD;release(2048);" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+		struct state_log sl = { 0 };
+		struct seen s = { 0 };
+		struct vm_handle *h;
+
+		fx_use_state_log(fx, &sl);
+		h = create(fx, rows[i].kind, rows[i].script, &s);
+		if (rows[i].stop_in_ready)
+			s.stop_in_ready = h;
+		vmgr_start(fx->mgr, h);
+		loop_advance(fx->loop, 60 * SEC);
+		vm_handle_unref(h);
+		if (strcmp(sl.log, rows[i].log) != 0)
+			fail_msg("script '%s': got %s want %s", rows[i].script, sl.log,
+				 rows[i].log);
+		fx_free(fx);
+	}
+}
+
+static void test_set_state_dead_before_release_when_dropped_in_on_died(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct state_log sl = { 0 };
+	struct seen s = { 0 };
+	struct vm_handle *h;
+
+	fx_use_state_log(fx, &sl);
+	h = create(fx, VM_CONFIG_RAW, "exit 33", &s);
+	s.drop_in_died = h; /* the record goes inside vm_exited's fan-out */
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	loop_advance(fx->loop, SEC);
+	assert_null(s.drop_in_died);
+	assert_string_equal(sl.log, "2048:STARTING;2048:DEAD;release(2048);");
+	fx_free(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +580,8 @@ int main(void)
 		cmocka_unit_test(test_drop_handle_inside_on_died),
 		cmocka_unit_test(test_stop_from_on_payload_ready),
 		cmocka_unit_test(test_hundred_vms_at_once),
+		cmocka_unit_test(test_set_state_follows_every_change_once),
+		cmocka_unit_test(test_set_state_dead_before_release_when_dropped_in_on_died),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,6 +142,63 @@ static void test_exhaustion_and_no_disk(void **state)
 	assert_null(vs_registry_free(NULL));
 }
 
+static void test_claim(void **state)
+{
+	struct vs_registry *r;
+	struct vs_vm_row rows[8];
+	const char *t = NULL;
+	char want[300], file[320];
+	uint32_t cid;
+
+	assert_int_equal(vs_registry_new(dir, 2048, 2055, NULL, &r), 0);
+	assert_int_equal(vs_registry_allocate(r, 1, 0, 1, "a", &cid, NULL), 0);
+	assert_int_equal(vs_registry_allocate(r, 1, 0, 1, "b", &cid, NULL), 0);
+	assert_int_equal(vs_registry_allocate(r, 1, 0, 1, "c", &cid, NULL), 0);
+	assert_int_equal(cid, 2050);
+	assert_int_equal(vs_registry_release(r, 1, 2048), 0);
+
+	/* A leftover dir of a claimed CID is kept: it may be the live VM's. */
+	snprintf(want, sizeof(want), "%s/vm/2052", dir);
+	snprintf(file, sizeof(file), "%s/crosvm.sock", want);
+	assert_int_equal(fs_mkdir_p(want, 0700), 0);
+	fclose(fopen(file, "w"));
+	assert_int_equal(vs_registry_claim(r, 2, 1000, 77, "live", 2052, &t), 0);
+	assert_string_equal(t, want);
+	assert_int_equal(access(file, F_OK), 0);
+	/* Behind the cursor, and missing: created. */
+	assert_int_equal(vs_registry_claim(r, 2, 1000, 78, "old", 2048, &t), 0);
+	assert_true(is_dir(t));
+
+	/* Held (by anyone, the claimer too): EX_ILLEGAL_STATE. Outside: EX_ILLEGAL_ARGUMENT. */
+	assert_int_equal(vs_registry_claim(r, 3, 0, 1, "x", 2049, NULL), -EBUSY);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_STATE);
+	assert_int_equal(vs_registry_claim(r, 2, 0, 1, "x", 2052, NULL), -EBUSY);
+	assert_int_equal(vs_registry_claim(r, 3, 0, 1, "x", 2047, NULL), -EINVAL);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_ARGUMENT);
+	assert_int_equal(vs_registry_claim(r, 3, 0, 1, "x", 2056, NULL), -EINVAL);
+	assert_int_equal(vs_registry_count(r), 4);
+
+	/* Listed in grant order with what the claimer said. */
+	assert_int_equal(vs_registry_list(r, rows, 8), 4);
+	assert_int_equal(rows[2].cid, 2052);
+	assert_int_equal(rows[2].requester_uid, 1000);
+	assert_int_equal(rows[2].requester_pid, 77);
+	assert_string_equal(rows[2].name, "live");
+	assert_int_equal(rows[3].cid, 2048);
+
+	/* The cursor neither jumped to 2052 nor went back to 2048. */
+	assert_int_equal(vs_registry_allocate(r, 1, 0, 1, "d", &cid, NULL), 0);
+	assert_int_equal(cid, 2051);
+	assert_int_equal(vs_registry_allocate(r, 1, 0, 1, "e", &cid, NULL), 0);
+	assert_int_equal(cid, 2053);
+
+	/* Claimed contexts go with their holder, dirs included. */
+	assert_int_equal(vs_registry_release_holder(r, 2), 2);
+	assert_false(is_dir(want));
+	assert_int_equal(vs_registry_claim(r, 3, 0, 1, "again", 2052, NULL), 0);
+	vs_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_holder_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_continues_and_wipes_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exhaustion_and_no_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
