@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job: build, then run one VM on the simulated backend from createVm to
-# onDied, printing its event trace. Extra arguments go to avf-simrun, e.g.
+# The main job: build, then run one VM on the fake backend through the whole stack
+# (this client -> virtmgr -> fakevmm, CIDs from virtualizationservice, all real
+# processes) from createVm to onDied, printing the event trace of every process.
+# Extra arguments go to avf-run, e.g.
 #   ci/demo.sh --script "wait 2s; started; ready; wait 1s; finished 7; exit 0"
-#   ci/demo.sh --script "hang"            # boot hangup after 30 s (virtual time)
+#   ci/demo.sh --script "started; hang" --stop-after 500   # stop() -> KILLED
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +15,5 @@ if ! { cmake --preset default && cmake --build --preset default; } >build/demo-b
 	echo "ci/demo.sh: build failed (log above, also in build/demo-build.log)" >&2
 	exit 1
 fi
-echo "== one simulated VM, create to death (virtual clock; times in seconds) =="
-build/default/bin/avf-simrun "$@"
+echo "== one VM on the fake backend, createVm to onDied (seconds since the first event) =="
+build/default/bin/avf-run "$@"

@@ -18,10 +18,12 @@ cmake --build --preset default -j "$jobs"
 step "tests (default build)"
 ctest --preset default -j "$jobs"
 
-step "valgrind memcheck (unit label)"
-# Memcheck runs the tests one by one under valgrind; any error or definitely-lost
-# byte fails the test through valgrind's --error-exitcode.
-(cd build/default && ctest -T memcheck -L unit -j "$jobs" --output-on-failure)
+step "valgrind memcheck (unit and integration labels, daemons and VMMs included)"
+# Memcheck runs the tests under valgrind (--trace-children=yes: virtmgr,
+# virtualizationservice and fakevmm too); any error or definitely-lost byte fails
+# the test through valgrind's --error-exitcode. The stack test's 10,000 cycles
+# are bounded to 50 here: the default run above does the full count.
+(cd build/default && AVF_STACK_CYCLES=50 ctest -T memcheck -L 'unit|integration' -j "$jobs" --output-on-failure)
 defects=$(grep -l "ERROR SUMMARY: [1-9]" build/default/Testing/Temporary/MemoryChecker.*.log 2>/dev/null || true)
 if [ -n "$defects" ]; then
 	echo "valgrind found errors in: $defects" >&2
@@ -36,5 +38,6 @@ ctest --preset asan -j "$jobs"
 step "benchmarks (smoke run with small counts; numbers only, nothing asserted)"
 build/default/bin/sim_cycle 20000 1000
 build/default/bin/cid_bench | tail -1
+build/default/bin/stack_cycle 200 2000 5000
 
 step "all test runs passed"

@@ -424,6 +424,11 @@ bool loop_next_timer(const struct loop *l, uint64_t *ret_deadline)
 	return true;
 }
 
+int loop_fd(const struct loop *l)
+{
+	return l->epfd;
+}
+
 unsigned loop_source_count(const struct loop *l)
 {
 	return l ? l->n_sources : 0;

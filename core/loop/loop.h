@@ -120,6 +120,13 @@ int loop_advance(struct loop *l, uint64_t delta_ns);
  */
 bool loop_next_timer(const struct loop *l, uint64_t *ret_deadline);
 
+/*
+ * The epoll fd: readable when an fd source or a pidfd child has an event. Timers,
+ * deferred calls and children watched by polling (no pidfd) do not make it
+ * readable. For embedding the loop in someone else's poll(); do not close it.
+ */
+int loop_fd(const struct loop *l);
+
 /* Number of live sources (fds, children, timers): used by leak checks in tests. */
 unsigned loop_source_count(const struct loop *l);
 

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1127,6 +1128,38 @@ static void test_source_count(void **state)
 	close(p[1]);
 }
 
+static void on_readable_count(struct loop_source *src, int fd, uint32_t revents, void *data)
+{
+	char b;
+	(*(int *)data)++;
+	assert_int_equal(read(fd, &b, 1), 1);
+}
+
+/* loop_fd() is pollable from outside: readable exactly while an fd source has input. */
+static void test_loop_fd_pollable(void **state)
+{
+	struct loop *l;
+	struct loop_source *src;
+	int p[2], hits = 0;
+	struct pollfd pfd;
+
+	assert_int_equal(loop_new(LOOP_CLOCK_MONOTONIC, &l), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(loop_add_fd(l, p[0], EPOLLIN, on_readable_count, &hits, &src), 0);
+	pfd = (struct pollfd){.fd = loop_fd(l), .events = POLLIN};
+	assert_true(loop_fd(l) >= 0);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	assert_int_equal(loop_run_once(l, 0), 1);
+	assert_int_equal(hits, 1);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	loop_source_free(src);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1135,6 +1168,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_cloexec, reap_kids),
 	    cmocka_unit_test(test_fd_readiness),
 	    cmocka_unit_test(test_fd_set_events),
+	    cmocka_unit_test(test_loop_fd_pollable),
 	    cmocka_unit_test(test_fd_free_self),
 	    cmocka_unit_test(test_fd_free_other_pending),
 	    cmocka_unit_test(test_virtual_timer_order),

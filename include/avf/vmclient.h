@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libvmclient: the client API of avf-ref, the C counterpart of AVF's vmclient
+ * (research/avf-spec.md 6.2) and libavf (6.4).
+ *
+ * Model. avf_client_connect() forks a private virtmgr exactly as AVF's client
+ * library does (`virtmgr --rpc-server-fd N --ready-fd M`, one byte on the ready
+ * pipe) and talks to it over a SOCK_SEQPACKET socketpair. avf_vm_create() returns
+ * a handle (struct avf_vm) that holds one strong reference to the VM in virtmgr:
+ * the VM lives while some reference exists; when the last handle of every client
+ * holding it is gone (avf_vm_unref, avf_client_disconnect, or this process dying)
+ * virtmgr kills the VM. virtmgr reads its configuration from the environment it
+ * inherits (AVF_VS_SOCKET, AVF_BACKEND, AVF_FAKEVMM, AVF_TRACE_FILE: docs/virtmgr.md).
+ *
+ * Events: a pollable fd and a dispatch call, no library thread. Callbacks run
+ * only inside avf_client_dispatch() and the avf_vm_wait_*() functions, on the
+ * caller's thread, never inside any other call. Why: a library thread would make
+ * every callback a concurrency problem for the user and make traces
+ * nondeterministic; with dispatch, a single-threaded program (the scenario
+ * harness, the `vm` tool) sees events at points it chooses, in arrival order. A
+ * program that wants a thread runs `for (;;) { poll(fd); avf_client_dispatch(); }`
+ * on one.
+ *
+ * Callbacks. The library registers one internal callback with every VM at create
+ * (before start, as vmclient does) to track the state and the death reason the
+ * wait functions use. avf_vm_register_callback() registers one more callback *with
+ * virtmgr* (IVirtualMachine.registerCallback): it receives only the events that
+ * happen after its registration is processed there, no replay (AVF's rule).
+ *
+ * Thread-safety: none inside one client. A client, its VMs and their callbacks
+ * belong to one thread at a time (the caller serialises). Different clients may
+ * be used from different threads at once. The error slot is per thread.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative errno on
+ * failure; avf_last_error() then describes it for the calling thread: the binder
+ * exception code virtmgr sent (AVF_EX_* values of binder: -3 ILLEGAL_ARGUMENT,
+ * -5 ILLEGAL_STATE, -8 SERVICE_SPECIFIC, ...), its service-specific code, and the
+ * message. Remote refusals return -EREMOTEIO. virtmgr gone: -EPIPE. A call that
+ * got no reply within the call timeout: -ETIMEDOUT.
+ *
+ * fds: every fd the library creates is O_CLOEXEC; fds passed in are duplicated
+ * (the caller keeps its own); virtmgr is reaped by avf_client_disconnect().
+ */
+#ifndef AVF_VMCLIENT_H
+#define AVF_VMCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <avf/avf_types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct avf_client;
+struct avf_vm;
+
+/* ---- errors ---- */
+
+struct avf_error_info {
+	int err;          /* negative errno, 0 if no error was recorded */
+	int exception;    /* binder exception code (0 none, -8 service specific, ...) */
+	int service_code; /* meaningful with exception -8; AVF uses -1 */
+	const char *message;
+};
+/* The last error of this thread (valid until the next library call on it). */
+const struct avf_error_info *avf_last_error(void);
+
+/* ---- connection ---- */
+
+struct avf_client_options {
+	/* virtmgr to fork. NULL: $AVF_VIRTMGR, else the virtmgr built with this library. */
+	const char *virtmgr_path;
+	/* How long to wait for virtmgr's ready byte; 0: 10 s. */
+	int ready_timeout_ms;
+	/* Bound on every call to virtmgr (it includes stop(), which waits for the VMM to be
+	 * reaped); 0: 60 s. */
+	int call_timeout_ms;
+};
+
+/*
+ * Fork virtmgr and connect. @opts may be NULL (defaults). Errors: -ENOENT /
+ * -EACCES when virtmgr cannot be executed, -ECONNREFUSED when it exited before
+ * sending its ready byte (message with its exit status), -ETIMEDOUT.
+ */
+int avf_client_connect(const struct avf_client_options *opts, struct avf_client **ret);
+
+/*
+ * Close the connection: virtmgr drops every reference this client held (its VMs
+ * are killed), exits, and is reaped here (bounded wait, then SIGKILL). Handles
+ * of this client stay valid objects (unref them) but every call on them fails
+ * with -EPIPE. Accepts NULL.
+ */
+void avf_client_disconnect(struct avf_client *c);
+
+/* false once virtmgr is gone (it died, or the client disconnected). */
+bool avf_client_is_alive(const struct avf_client *c);
+pid_t avf_client_virtmgr_pid(const struct avf_client *c);
+
+/*
+ * Readable (POLLIN) whenever avf_client_dispatch() has something to do. Owned by
+ * the client; do not read or close it.
+ */
+int avf_client_fd(const struct avf_client *c);
+
+/*
+ * Process what virtmgr sent and run the callbacks that are due, waiting up to
+ * @timeout_ms (0: do not wait, -1: until at least one callback ran or virtmgr is
+ * gone). Returns the number of callbacks run, or -EPIPE when virtmgr is gone and
+ * nothing is left to deliver.
+ */
+int avf_client_dispatch(struct avf_client *c, int timeout_ms);
+
+/* ---- service calls ---- */
+
+/* One row of debugListVms: every VM of every virtmgr, as virtualizationservice sees it. */
+struct avf_vm_info {
+	uint32_t cid;
+	enum avf_vm_state state;
+	uid_t requester_uid;
+	pid_t requester_pid;
+	char *name;
+	char *temp_dir; /* "" when none */
+};
+/* *ret_rows is malloc'd (free with avf_vm_info_free); *ret_n rows. */
+int avf_client_list_vms(struct avf_client *c, struct avf_vm_info **ret_rows, size_t *ret_n);
+void avf_vm_info_free(struct avf_vm_info *rows, size_t n);
+
+/* IVirtualizationService.isFeatureEnabled (AVF's feature names, e.g. "com.android.kvm.NETWORK"). */
+int avf_client_is_feature_enabled(struct avf_client *c, const char *feature, bool *ret);
+
+enum avf_partition_type {
+	AVF_PARTITION_RAW = 0,
+	AVF_PARTITION_ANDROID_VM_INSTANCE = 1,
+	AVF_PARTITION_ENCRYPTEDSTORE = 2,
+};
+/* IVirtualizationService.initializeWritablePartition on the open file @fd. */
+int avf_client_init_partition(struct avf_client *c, int fd, int64_t size_bytes,
+			      enum avf_partition_type type);
+
+/* ---- VMs ---- */
+
+enum avf_vm_kind {
+	AVF_VM_KIND_RAW = 0, /* VirtualMachineRawConfig */
+	AVF_VM_KIND_APP = 1, /* VirtualMachineAppConfig: boot hangup after 30 s without payload */
+};
+
+struct avf_vm_config {
+	enum avf_vm_kind kind;
+	const char *name;        /* may be NULL */
+	uint32_t memory_mib;     /* 0: backend default */
+	uint32_t cpus;           /* 0: one vCPU */
+	bool protected_vm;
+	/* The fake guest's behaviour (fakes/script syntax, docs/guest-script.md), e.g.
+	 * "started; ready; finished 0; exit 0". NULL: the default guest. */
+	const char *fake_script;
+};
+/* Zeroes: a raw, unnamed VM with backend defaults. */
+void avf_vm_config_init(struct avf_vm_config *cfg);
+
+/*
+ * IVirtualizationService.createVm: a NOT_STARTED VM. @console_out, @console_in,
+ * @log: fds for the VM's console and log, or -1 (duplicated; the caller keeps its
+ * own). *ret holds one reference.
+ */
+int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int console_out,
+		  int console_in, int log, struct avf_vm **ret);
+
+struct avf_vm *avf_vm_ref(struct avf_vm *vm);
+/* Drops one reference; the last one releases the VM in virtmgr. Accepts NULL. */
+void avf_vm_unref(struct avf_vm *vm);
+
+/* The CID, read once at create. */
+uint32_t avf_vm_cid(const struct avf_vm *vm);
+int avf_vm_start(struct avf_vm *vm);
+/* Kills the VM; returns after virtmgr has delivered onDied (it may not have
+ * arrived here yet: wait for it with avf_vm_wait_for_death()). */
+int avf_vm_stop(struct avf_vm *vm);
+/* IVirtualMachine.getState (remote). */
+int avf_vm_get_state(struct avf_vm *vm, enum avf_vm_state *ret);
+
+/*
+ * The state as this client's tracking callback saw it: NOT_STARTED, STARTING
+ * (after a successful start), STARTED, READY, FINISHED (onPayloadFinished or
+ * onError, as vmclient), DEAD (onDied). No remote call.
+ */
+enum avf_vm_state avf_vm_tracked_state(const struct avf_vm *vm);
+
+struct avf_vm_callbacks {
+	void (*on_payload_started)(struct avf_vm *vm, void *data);
+	void (*on_payload_ready)(struct avf_vm *vm, void *data);
+	void (*on_payload_finished)(struct avf_vm *vm, int exit_code, void *data);
+	void (*on_error)(struct avf_vm *vm, enum avf_error_code code, const char *message,
+			 void *data);
+	void (*on_died)(struct avf_vm *vm, enum avf_death_reason reason, void *data);
+};
+/*
+ * IVirtualMachine.registerCallback. Any member may be NULL. @cbs is copied. The
+ * callbacks run from avf_client_dispatch() / the waits, in arrival order.
+ */
+int avf_vm_register_callback(struct avf_vm *vm, const struct avf_vm_callbacks *cbs, void *data);
+
+/*
+ * Wait (dispatching, so callbacks run) until onDied arrived, at most @timeout_ms
+ * (-1: no limit). 0 with *ret_reason; -ETIMEDOUT; -EPIPE if virtmgr died first
+ * (vmclient's VirtualizationServiceDied).
+ */
+int avf_vm_wait_for_death(struct avf_vm *vm, int timeout_ms, enum avf_death_reason *ret_reason);
+
+/*
+ * Wait until the tracked state has been @state (it may have moved on since), at
+ * most @timeout_ms. -ETIMEDOUT; -ECHILD when the VM died, or -ENOENT when it moved
+ * past @state, without passing through it (the message says which states it went
+ * through); -EPIPE if virtmgr died.
+ */
+int avf_vm_wait_for_state(struct avf_vm *vm, enum avf_vm_state state, int timeout_ms);
+
+/* ---- names ---- */
+
+/* "NOT_STARTED", ..., "DEAD"; "UNKNOWN" for a value that is not a state. */
+const char *avf_vm_state_name(enum avf_vm_state s);
+/* AVF's enum names: "KILLED", "SHUTDOWN", ...; "UNRECOGNISED" for unknown values. */
+const char *avf_death_reason_name(enum avf_death_reason r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

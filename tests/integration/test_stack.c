@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The whole stack as real processes: this test (the client, through libvmclient),
+ * the virtmgr it forks, the virtualizationservice it starts, and fakevmm VMMs.
+ * Every wait has a deadline; nothing sleeps to "wait long enough".
+ *
+ * The test process is a child subreaper, so VMMs orphaned by a killed virtmgr
+ * are reparented here and their end can be observed (and reaped) exactly.
+ */
+#include "cmocka_wrap.h"
+#include "test_fds.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <avf/vmclient.h>
+
+#include "base/fs_util.h"
+#include "ipc/ipc_msg.h"
+
+#define DEADLINE_MS 20000
+
+struct stack {
+	char dir[256];
+	char sock[300];
+	char state[300];
+	char trace[300];
+	pid_t vs_pid;
+};
+
+static struct stack S;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for @pid (our child) to exit within the deadline; returns its status. */
+static int wait_child(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int st = -1;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			fail_msg("waitpid(%d): %s", (int)pid, strerror(errno));
+		if (now_ms() > deadline)
+			fail_msg("pid %d did not exit within %d ms", (int)pid, timeout_ms);
+		if (pidfd >= 0) {
+			struct pollfd p = {.fd = pidfd, .events = POLLIN};
+			poll(&p, 1, 100);
+		} else {
+			struct timespec ts = {0, 5000000}; /* valgrind: no pidfd; poll waitpid */
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return st;
+}
+
+static void vs_start(void)
+{
+	int pp[2];
+	char ready[16];
+	char byte;
+
+	assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+	S.vs_pid = fork();
+	assert_true(S.vs_pid >= 0);
+	if (S.vs_pid == 0) {
+		fcntl(pp[1], F_SETFD, 0);
+		snprintf(ready, sizeof(ready), "%d", pp[1]);
+		execl(AVF_VS_PATH, "virtualizationservice", "--socket", S.sock, "--state-dir",
+		      S.state, "--ready-fd", ready, (char *)NULL);
+		_exit(127);
+	}
+	close(pp[1]);
+	struct pollfd p = {.fd = pp[0], .events = POLLIN};
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	assert_int_equal(read(pp[0], &byte, 1), 1);
+	close(pp[0]);
+}
+
+static void vs_stop(void)
+{
+	if (S.vs_pid <= 0)
+		return;
+	kill(S.vs_pid, SIGTERM);
+	int st = wait_child(S.vs_pid, DEADLINE_MS);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	S.vs_pid = 0;
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(S.dir, sizeof(S.dir), "%s/avf-stack-XXXXXX", tmp);
+	if (!mkdtemp(S.dir))
+		return -1;
+	snprintf(S.sock, sizeof(S.sock), "%s/vs.sock", S.dir);
+	snprintf(S.state, sizeof(S.state), "%s/state", S.dir);
+	snprintf(S.trace, sizeof(S.trace), "%s/trace", S.dir);
+	setenv("AVF_VS_SOCKET", S.sock, 1);
+	setenv("AVF_VIRTMGR", AVF_VIRTMGR_PATH, 1);
+	setenv("AVF_FAKEVMM", AVF_FAKEVMM_PATH, 1);
+	setenv("AVF_BACKEND", "fake", 1);
+	setenv("AVF_TRACE_FILE", S.trace, 1);
+	vs_start();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	vs_stop();
+	fs_remove_tree(S.dir);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+struct recorder {
+	char log[1024];
+};
+
+static void rec_add(struct recorder *r, const char *s)
+{
+	size_t n = strlen(r->log);
+	snprintf(r->log + n, sizeof(r->log) - n, "%s%s", n ? " " : "", s);
+}
+static void rec_started(struct avf_vm *vm, void *d) { rec_add(d, "started"); }
+static void rec_ready(struct avf_vm *vm, void *d) { rec_add(d, "ready"); }
+static void rec_finished(struct avf_vm *vm, int code, void *d)
+{
+	char b[32];
+	snprintf(b, sizeof(b), "finished(%d)", code);
+	rec_add(d, b);
+}
+static void rec_error(struct avf_vm *vm, enum avf_error_code code, const char *msg, void *d)
+{
+	char b[128];
+	snprintf(b, sizeof(b), "error(%d,%s)", code, msg);
+	rec_add(d, b);
+}
+static void rec_died(struct avf_vm *vm, enum avf_death_reason reason, void *d)
+{
+	char b[64];
+	snprintf(b, sizeof(b), "died(%s)", avf_death_reason_name(reason));
+	rec_add(d, b);
+}
+static const struct avf_vm_callbacks rec_cbs = {rec_started, rec_ready, rec_finished, rec_error,
+						rec_died};
+
+static struct avf_client *connect_client(void)
+{
+	struct avf_client *c;
+	int r = avf_client_connect(NULL, &c);
+	if (r < 0)
+		fail_msg("connect: %d %s", r, avf_last_error()->message);
+	return c;
+}
+
+static struct avf_vm *create_vm(struct avf_client *c, enum avf_vm_kind kind, const char *script)
+{
+	struct avf_vm_config cfg;
+	struct avf_vm *vm;
+	int r;
+
+	avf_vm_config_init(&cfg);
+	cfg.kind = kind;
+	cfg.name = "stack-test";
+	cfg.fake_script = script;
+	r = avf_vm_create(c, &cfg, -1, -1, -1, &vm);
+	if (r < 0)
+		fail_msg("create: %d %s", r, avf_last_error()->message);
+	return vm;
+}
+
+static bool listed(struct avf_client *c, uint32_t cid, struct avf_vm_info *out_row)
+{
+	struct avf_vm_info *rows;
+	size_t n;
+	bool found = false;
+
+	assert_int_equal(avf_client_list_vms(c, &rows, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].cid == cid) {
+			found = true;
+			if (out_row) {
+				*out_row = rows[i];
+				out_row->name = strdup(rows[i].name);
+				out_row->temp_dir = strdup(rows[i].temp_dir);
+			}
+		}
+	}
+	avf_vm_info_free(rows, n);
+	return found;
+}
+
+/* Poll debugListVms until @cid is gone (its context released), with a deadline. */
+static void wait_unlisted(struct avf_client *c, uint32_t cid)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+
+	while (listed(c, cid, NULL)) {
+		if (now_ms() > deadline)
+			fail_msg("cid %u still listed after %d ms", cid, DEADLINE_MS);
+		/* Nothing to wait on here but another process's close: dispatch briefly. */
+		avf_client_dispatch(c, 20);
+	}
+}
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Children of @pid (all its threads), from /proc. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	char path[64], buf[1024];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		char *save, *tok;
+		for (tok = strtok_r(buf, " \n", &save); tok && n < max;
+		     tok = strtok_r(NULL, " \n", &save))
+			out[n++] = (pid_t)atoi(tok);
+	}
+	fclose(f);
+	return n;
+}
+
+static int fds_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	return count_dir(path);
+}
+
+static bool trace_has(const char *needle)
+{
+	FILE *f = fopen(S.trace, "re");
+	char line[512];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* ---- tests ---- */
+
+/* The default journey: callbacks in order, the row in debugListVms, released at the end. */
+static void full_cycle(void **state)
+{
+	int fds = count_fds();
+	struct avf_client *c = connect_client();
+	struct avf_vm *vm = create_vm(c, AVF_VM_KIND_APP, "started; ready; finished 0; exit 0");
+	struct recorder rec = {{0}};
+	struct avf_vm_info row;
+	enum avf_death_reason reason;
+	enum avf_vm_state st;
+	uint32_t cid = avf_vm_cid(vm);
+
+	assert_true(cid >= AVF_GUEST_CID_MIN && cid <= AVF_GUEST_CID_MAX);
+	assert_int_equal(avf_vm_get_state(vm, &st), 0);
+	assert_int_equal(st, AVF_VM_STATE_NOT_STARTED);
+	assert_true(listed(c, cid, &row));
+	assert_int_equal(row.requester_pid, getpid());
+	assert_int_equal(row.requester_uid, getuid());
+	assert_string_equal(row.name, "stack-test");
+	assert_true(row.temp_dir[0] == '/');
+	struct stat sb;
+	assert_int_equal(stat(row.temp_dir, &sb), 0);
+	assert_int_equal(avf_vm_register_callback(vm, &rec_cbs, &rec), 0);
+	assert_int_equal(avf_vm_start(vm), 0);
+	assert_int_equal(avf_vm_wait_for_state(vm, AVF_VM_STATE_READY, DEADLINE_MS), 0);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
+	assert_int_equal(reason, AVF_DEATH_SHUTDOWN);
+	assert_string_equal(rec.log, "started ready finished(0) died(SHUTDOWN)");
+	/* A second start of a dead VM is AVF's service-specific -1. */
+	assert_int_equal(avf_vm_start(vm), -EREMOTEIO);
+	assert_int_equal(avf_last_error()->exception, -8);
+	assert_int_equal(avf_last_error()->service_code, -1);
+	assert_non_null(strstr(avf_last_error()->message, "VM already started or failed"));
+	/* Dead but still held: listed. Dropped: released, temp dir gone. */
+	assert_true(listed(c, cid, NULL));
+	avf_vm_unref(vm);
+	wait_unlisted(c, cid);
+	assert_int_not_equal(stat(row.temp_dir, &sb), 0);
+	free(row.name);
+	free(row.temp_dir);
+	avf_client_disconnect(c);
+	assert_int_equal(count_fds(), fds);
+}
+
+struct outcome {
+	const char *script;
+	enum avf_vm_kind kind;
+	enum avf_death_reason reason;
+	const char *callbacks;
+};
+
+/* Every fakevmm outcome maps to AVF's DeathReason and callback sequence. */
+static void script_outcomes(void **state)
+{
+	static const struct outcome table[] = {
+	    {"exit 0", AVF_VM_KIND_RAW, AVF_DEATH_SHUTDOWN, "died(SHUTDOWN)"},
+	    {"exit 1", AVF_VM_KIND_RAW, AVF_DEATH_START_FAILED, "died(START_FAILED)"},
+	    {"exit 32", AVF_VM_KIND_RAW, AVF_DEATH_REBOOT, "died(REBOOT)"},
+	    {"exit 33", AVF_VM_KIND_RAW, AVF_DEATH_CRASH, "died(CRASH)"},
+	    {"exit 36", AVF_VM_KIND_RAW, AVF_DEATH_WATCHDOG_REBOOT, "died(WATCHDOG_REBOOT)"},
+	    {"exit 7", AVF_VM_KIND_RAW, AVF_DEATH_UNKNOWN, "died(UNKNOWN)"},
+	    {"signal KILL", AVF_VM_KIND_RAW, AVF_DEATH_KILLED, "died(KILLED)"},
+	    {"signal SEGV", AVF_VM_KIND_RAW, AVF_DEATH_KILLED, "died(KILLED)"},
+	    {"started; finished 7; exit 0", AVF_VM_KIND_APP, AVF_DEATH_SHUTDOWN,
+	     "started finished(7) died(SHUTDOWN)"},
+	    {"started; error 3 bad config; failure MICRODROID_INVALID_PAYLOAD_CONFIG; exit 0",
+	     AVF_VM_KIND_APP, AVF_DEATH_MICRODROID_INVALID_PAYLOAD_CONFIG,
+	     "started error(3,bad config) died(MICRODROID_INVALID_PAYLOAD_CONFIG)"},
+	    {"ready; started; exit 0", AVF_VM_KIND_APP, AVF_DEATH_SHUTDOWN,
+	     "ready died(SHUTDOWN)"}, /* started after ready is refused: forward only */
+	    {"failure MICRODROID_UNKNOWN_RUNTIME_ERROR; exit 1", AVF_VM_KIND_APP,
+	     AVF_DEATH_MICRODROID_UNKNOWN_RUNTIME_ERROR, "died(MICRODROID_UNKNOWN_RUNTIME_ERROR)"},
+	};
+	struct avf_client *c = connect_client();
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		struct avf_vm *vm = create_vm(c, table[i].kind, table[i].script);
+		struct recorder rec = {{0}};
+		enum avf_death_reason reason;
+
+		assert_int_equal(avf_vm_register_callback(vm, &rec_cbs, &rec), 0);
+		assert_int_equal(avf_vm_start(vm), 0);
+		if (avf_vm_wait_for_death(vm, DEADLINE_MS, &reason) < 0)
+			fail_msg("'%s': %s", table[i].script, avf_last_error()->message);
+		if (reason != table[i].reason || strcmp(rec.log, table[i].callbacks))
+			fail_msg("'%s': got %s [%s], expected %s [%s]", table[i].script,
+				 avf_death_reason_name(reason), rec.log,
+				 avf_death_reason_name(table[i].reason), table[i].callbacks);
+		avf_vm_unref(vm);
+	}
+	avf_client_disconnect(c);
+}
+
+/* stop() of a hanging guest: KILLED; stop again: "VM is not running". */
+static void stop_and_drop(void **state)
+{
+	struct avf_client *c = connect_client();
+	struct avf_vm *vm = create_vm(c, AVF_VM_KIND_RAW, "hang");
+	struct avf_vm *vm2 = create_vm(c, AVF_VM_KIND_RAW, "hang");
+	enum avf_death_reason reason;
+	pid_t kids[8];
+
+	assert_int_equal(avf_vm_start(vm), 0);
+	assert_int_equal(avf_vm_start(vm2), 0);
+	assert_int_equal(children_of(avf_client_virtmgr_pid(c), kids, 8), 2);
+	assert_int_equal(avf_vm_stop(vm), 0);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
+	assert_int_equal(reason, AVF_DEATH_KILLED);
+	assert_int_equal(avf_vm_stop(vm), -EREMOTEIO);
+	assert_non_null(strstr(avf_last_error()->message, "VM is not running"));
+	/* Dropping the last handle of a running VM kills it: its VMM goes away. */
+	uint32_t cid2 = avf_vm_cid(vm2);
+	avf_vm_unref(vm2);
+	wait_unlisted(c, cid2);
+	assert_int_equal(children_of(avf_client_virtmgr_pid(c), kids, 8), 0);
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+}
+
+/* Two clients: distinct CIDs; each virtmgr only knows its own VMs. */
+static void two_clients(void **state)
+{
+	struct avf_client *a = connect_client(), *b = connect_client();
+	struct avf_vm *va = create_vm(a, AVF_VM_KIND_RAW, "hang");
+	struct avf_vm *vb = create_vm(b, AVF_VM_KIND_RAW, "hang");
+
+	assert_int_not_equal(avf_client_virtmgr_pid(a), avf_client_virtmgr_pid(b));
+	assert_int_not_equal(avf_vm_cid(va), avf_vm_cid(vb));
+	/* virtualizationservice lists both, to either client. */
+	assert_true(listed(a, avf_vm_cid(vb), NULL));
+	assert_true(listed(b, avf_vm_cid(va), NULL));
+	/* Disconnecting a kills a's VM only. */
+	assert_int_equal(avf_vm_start(vb), 0);
+	uint32_t cid_a = avf_vm_cid(va);
+	avf_client_disconnect(a);
+	wait_unlisted(b, cid_a);
+	enum avf_vm_state st;
+	assert_int_equal(avf_vm_get_state(vb, &st), 0);
+	assert_int_equal(st, AVF_VM_STATE_STARTING);
+	/* a's handle outlives its client: calls fail cleanly. */
+	assert_int_equal(avf_vm_start(va), -EPIPE);
+	avf_vm_unref(va);
+	avf_vm_unref(vb);
+	avf_client_disconnect(b);
+}
+
+/* A client process SIGKILLed: its virtmgr exits, its VMs die KILLED, its CIDs and temp dirs go. */
+static void client_sigkilled(void **state)
+{
+	int pp[2];
+	struct {
+		uint32_t cid;
+		pid_t virtmgr;
+	} info;
+
+	assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct avf_client *c;
+		struct avf_vm *vm;
+		struct avf_vm_config cfg;
+		avf_vm_config_init(&cfg);
+		cfg.fake_script = "started; hang";
+		cfg.kind = AVF_VM_KIND_APP;
+		if (avf_client_connect(NULL, &c) < 0 || avf_vm_create(c, &cfg, -1, -1, -1, &vm) < 0 ||
+		    avf_vm_start(vm) < 0 ||
+		    avf_vm_wait_for_state(vm, AVF_VM_STATE_STARTED, DEADLINE_MS) < 0)
+			_exit(1);
+		info.cid = avf_vm_cid(vm);
+		info.virtmgr = avf_client_virtmgr_pid(c);
+		if (write(pp[1], &info, sizeof(info)) != sizeof(info))
+			_exit(1);
+		for (;;)
+			pause(); /* until SIGKILL */
+	}
+	close(pp[1]);
+	struct pollfd p = {.fd = pp[0], .events = POLLIN};
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	assert_int_equal(read(pp[0], &info, sizeof(info)), sizeof(info));
+	close(pp[0]);
+
+	struct avf_client *watcher = connect_client();
+	struct avf_vm_info row;
+	pid_t vmm[4];
+	assert_true(listed(watcher, info.cid, &row));
+	assert_int_equal(children_of(info.virtmgr, vmm, 4), 1);
+	kill(child, SIGKILL);
+	int st = wait_child(child, DEADLINE_MS);
+	assert_true(WIFSIGNALED(st));
+	/* virtmgr is reparented to us (subreaper) and exits after killing its VMM. */
+	st = wait_child(info.virtmgr, DEADLINE_MS);
+	assert_true(WIFEXITED(st));
+	wait_unlisted(watcher, info.cid);
+	struct stat sb;
+	assert_int_not_equal(stat(row.temp_dir, &sb), 0);
+	assert_int_equal(kill(vmm[0], 0), -1);
+	char needle[64];
+	snprintf(needle, sizeof(needle), " vm:%u exit: signal 9", info.cid);
+	assert_true(trace_has(needle));
+	snprintf(needle, sizeof(needle), "vm:%u ", info.cid);
+	free(row.name);
+	free(row.temp_dir);
+	avf_client_disconnect(watcher);
+}
+
+/* virtmgr SIGKILLed: the client sees the service as dead, the VMMs die, the CIDs go. */
+static void virtmgr_sigkilled(void **state)
+{
+	struct avf_client *c = connect_client(), *watcher = connect_client();
+	struct avf_vm *vm = create_vm(c, AVF_VM_KIND_RAW, "hang");
+	enum avf_death_reason reason;
+	pid_t vmm[4], vmgr = avf_client_virtmgr_pid(c);
+	uint32_t cid = avf_vm_cid(vm);
+
+	assert_int_equal(avf_vm_start(vm), 0);
+	assert_int_equal(children_of(vmgr, vmm, 4), 1);
+	kill(vmgr, SIGKILL);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), -EPIPE);
+	assert_false(avf_client_is_alive(c));
+	/* PR_SET_PDEATHSIG: the orphaned VMM (reparented to us) dies by SIGKILL. */
+	int st = wait_child(vmm[0], DEADLINE_MS);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	wait_unlisted(watcher, cid);
+	assert_int_equal(avf_vm_start(vm), -EPIPE);
+	assert_int_equal(avf_client_dispatch(c, 0), -EPIPE);
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+	avf_client_disconnect(watcher);
+}
+
+/* virtualizationservice restarted: running VMs keep their CIDs, new VMs get others. */
+static void vs_restarted(void **state)
+{
+	struct avf_client *c = connect_client();
+	struct avf_vm *old = create_vm(c, AVF_VM_KIND_RAW, "hang");
+	uint32_t old_cid = avf_vm_cid(old);
+	enum avf_vm_state st;
+
+	assert_int_equal(avf_vm_start(old), 0);
+	vs_stop();
+	/* Without the service nothing new can be created; the running VM is untouched. */
+	struct avf_vm_config cfg;
+	struct avf_vm *none;
+	avf_vm_config_init(&cfg);
+	assert_true(avf_vm_create(c, &cfg, -1, -1, -1, &none) < 0);
+	assert_non_null(strstr(avf_last_error()->message, "virtualizationservice"));
+	assert_int_equal(avf_vm_get_state(old, &st), 0);
+	assert_int_equal(st, AVF_VM_STATE_STARTING);
+	vs_start();
+	struct avf_vm *fresh = create_vm(c, AVF_VM_KIND_RAW, "hang");
+	assert_int_not_equal(avf_vm_cid(fresh), old_cid);
+	assert_true(avf_vm_cid(fresh) > old_cid); /* persisted last CID: no wrap here */
+	/* The old VM's CID was re-claimed: listed again, never granted twice. */
+	assert_true(listed(c, old_cid, NULL));
+	assert_true(listed(c, avf_vm_cid(fresh), NULL));
+	assert_int_equal(avf_vm_get_state(old, &st), 0);
+	assert_int_equal(st, AVF_VM_STATE_STARTING);
+	avf_vm_unref(fresh);
+	avf_vm_unref(old);
+	wait_unlisted(c, old_cid);
+	avf_client_disconnect(c);
+}
+
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Send a CALL on raw ids and read the reply's header and exception. */
+static int raw_call_exception(int fd, uint32_t object, uint32_t method)
+{
+	uint8_t buf[IPC_MSG_MAX];
+	struct ipc_hdr hdr = {.kind = IPC_CALL, .object = object, .method = method, .call_id = 1};
+	struct ipc_msg *m, *reply;
+	size_t len;
+	int32_t ex;
+
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(ipc_msg_encode(m, &hdr, buf, sizeof(buf), &len), 0);
+	ipc_msg_free(m);
+	assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+	assert_true(n > 0);
+	assert_int_equal(ipc_msg_decode(buf, (size_t)n, NULL, 0, &reply), 0);
+	assert_int_equal(ipc_msg_hdr(reply)->flags & IPC_F_ERROR, IPC_F_ERROR);
+	assert_int_equal(ipc_msg_get_i32(reply, &ex), 0);
+	ipc_msg_free(reply);
+	return ex;
+}
+
+/* Malformed traffic to virtualizationservice: errors, and everyone else is still served. */
+static void malformed_to_vs(void **state)
+{
+	struct avf_client *c = connect_client();
+	int fd = raw_connect(S.sock);
+	uint8_t junk[64];
+
+	/* An object this connection was never given. */
+	assert_int_equal(raw_call_exception(fd, 77, 1), -3 /* EX_ILLEGAL_ARGUMENT */);
+	/* An unknown method on the root. */
+	assert_int_equal(raw_call_exception(fd, 0, 999), -7 /* EX_UNSUPPORTED_OPERATION */);
+	/* A truncated header: the connection is closed, nothing else is disturbed. */
+	memset(junk, 0xA5, sizeof(junk));
+	assert_int_equal(send(fd, junk, 10, MSG_NOSIGNAL), 10);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	assert_int_equal(recv(fd, junk, sizeof(junk), 0), 0);
+	close(fd);
+	/* An oversized packet on another connection: closed as well. */
+	fd = raw_connect(S.sock);
+	size_t big = IPC_MSG_MAX + 4096;
+	uint8_t *huge = calloc(1, big);
+	assert_int_equal(send(fd, huge, big, MSG_NOSIGNAL), (ssize_t)big);
+	free(huge);
+	p.fd = fd;
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	assert_int_equal(recv(fd, junk, sizeof(junk), 0), 0);
+	close(fd);
+	/* The client still gets contexts. */
+	struct avf_vm *vm = create_vm(c, AVF_VM_KIND_RAW, "exit 0");
+	assert_true(listed(c, avf_vm_cid(vm), NULL));
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+}
+
+static int cycles(void)
+{
+	const char *s = getenv("AVF_STACK_CYCLES");
+	return s ? atoi(s) : 10000;
+}
+
+/* N create/start/stop/drop cycles: no growth of fds, children, CIDs or temp dirs. */
+static void no_growth(void **state)
+{
+	struct avf_client *c = connect_client();
+	pid_t vmgr = avf_client_virtmgr_pid(c), kids[8];
+	char vmdir[400];
+	int n = cycles(), warm = n < 200 ? n / 2 : 100; /* measure after warm-up */
+	int fds0 = 0, vmgr_fds0 = 0, vs_fds0 = 0;
+
+	snprintf(vmdir, sizeof(vmdir), "%s/vm", S.state);
+	for (int i = 0; i < n; i++) {
+		if (i == warm) {
+			fds0 = count_fds();
+			vmgr_fds0 = fds_of(vmgr);
+			vs_fds0 = fds_of(S.vs_pid);
+		}
+		struct avf_vm *vm = create_vm(c, AVF_VM_KIND_RAW, "hang");
+		enum avf_death_reason reason;
+		if (avf_vm_start(vm) < 0 || avf_vm_stop(vm) < 0 ||
+		    avf_vm_wait_for_death(vm, DEADLINE_MS, &reason) < 0)
+			fail_msg("cycle %d: %s", i, avf_last_error()->message);
+		assert_int_equal(reason, AVF_DEATH_KILLED);
+		avf_vm_unref(vm);
+	}
+	struct avf_vm_info *rows;
+	size_t nrows;
+	/* The last drop's release may still be in flight to virtualizationservice. */
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	for (;;) {
+		assert_int_equal(avf_client_list_vms(c, &rows, &nrows), 0);
+		avf_vm_info_free(rows, nrows);
+		if (nrows == 0 && count_dir(vmdir) == 0)
+			break;
+		if (now_ms() > deadline)
+			fail_msg("%zu contexts / %d temp dirs left", nrows, count_dir(vmdir));
+		avf_client_dispatch(c, 20);
+	}
+	assert_int_equal(children_of(vmgr, kids, 8), 0);
+	assert_int_equal(count_fds(), fds0);
+	assert_int_equal(fds_of(vmgr), vmgr_fds0);
+	assert_int_equal(fds_of(S.vs_pid), vs_fds0);
+	print_message("%d cycles: fds %d, virtmgr fds %d, vs fds %d, contexts 0, temp dirs 0\n", n,
+		      fds0, vmgr_fds0, vs_fds0);
+	avf_client_disconnect(c);
+}
+
+int main(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(full_cycle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(script_outcomes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(stop_and_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(two_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(client_sigkilled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(virtmgr_sigkilled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(vs_restarted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(malformed_to_vs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(no_growth, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
