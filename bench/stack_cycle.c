@@ -33,6 +33,7 @@
 #include <avf/vmclient.h>
 
 #include "base/fs_util.h"
+#include "vs_process.h"
 
 static char bindir[PATH_MAX];
 
@@ -47,36 +48,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "stack_cycle: %s: %s\n", what, avf_last_error()->message);
 	exit(1);
-}
-
-static pid_t start_vs(const char *dir)
-{
-	char path[PATH_MAX + 32], sock[PATH_MAX + 16], state[PATH_MAX + 16], ready[16], byte;
-	int pp[2];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/virtualizationservice", bindir);
-	snprintf(sock, sizeof(sock), "%s/vs.sock", dir);
-	snprintf(state, sizeof(state), "%s/state", dir);
-	setenv("AVF_VS_SOCKET", sock, 1);
-	if (pipe2(pp, O_CLOEXEC) < 0)
-		exit(1);
-	pid = fork();
-	if (pid == 0) {
-		fcntl(pp[1], F_SETFD, 0);
-		snprintf(ready, sizeof(ready), "%d", pp[1]);
-		execl(path, path, "--socket", sock, "--state-dir", state, "--ready-fd", ready,
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(pp[1]);
-	struct pollfd p = {.fd = pp[0], .events = POLLIN};
-	if (poll(&p, 1, 10000) != 1 || read(pp[0], &byte, 1) != 1) {
-		fprintf(stderr, "stack_cycle: %s did not become ready\n", path);
-		exit(1);
-	}
-	close(pp[0]);
-	return pid;
 }
 
 static long rss_kib(pid_t pid)
@@ -180,12 +151,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir))
 		return 1;
-	pid_t vs = start_vs(dir);
+	struct vs_process vs;
+	snprintf(self, sizeof(self), "%s/virtualizationservice", bindir);
+	if (vs_process_start(self, dir, 10000, &vs) < 0)
+		die("virtualizationservice");
+	setenv("AVF_VS_SOCKET", vs.sock, 1);
 	double fake = run("fake", n_fake);
 	double sim = run("sim", n_sim);
-	long vs_rss = rss_kib(vs);
-	kill(vs, SIGTERM);
-	waitpid(vs, NULL, 0);
+	long vs_rss = rss_kib(vs.pid);
+	vs_process_stop(&vs, 10000);
 	fs_remove_tree(dir);
 	printf("virtualizationservice RSS after the runs: %ld KiB\n", vs_rss);
 	double virt = run_libvirt(n_virt);

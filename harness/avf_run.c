@@ -34,6 +34,7 @@
 
 #include "base/fs_util.h"
 #include "trace/trace_file.h"
+#include "vs_process.h"
 
 static const struct trace *tr;
 
@@ -66,41 +67,6 @@ static void on_died(struct avf_vm *vm, enum avf_death_reason reason, void *d)
 
 static const struct avf_vm_callbacks callbacks = {on_started, on_ready, on_finished, on_error,
 						  on_died};
-
-static pid_t start_vs(const char *bindir, const char *dir)
-{
-	char path[PATH_MAX + 32], sock[PATH_MAX + 16], state[PATH_MAX + 16], ready[16], byte;
-	int pp[2];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/virtualizationservice", bindir);
-	snprintf(sock, sizeof(sock), "%s/vs.sock", dir);
-	snprintf(state, sizeof(state), "%s/state", dir);
-	setenv("AVF_VS_SOCKET", sock, 1);
-	if (pipe2(pp, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		fcntl(pp[1], F_SETFD, 0);
-		snprintf(ready, sizeof(ready), "%d", pp[1]);
-		execl(path, path, "--socket", sock, "--state-dir", state, "--ready-fd", ready,
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(pp[1]);
-	struct pollfd p = {.fd = pp[0], .events = POLLIN};
-	int ok = pid > 0 && poll(&p, 1, 10000) == 1 && read(pp[0], &byte, 1) == 1;
-	close(pp[0]);
-	if (!ok) {
-		fprintf(stderr, "avf-run: %s did not become ready\n", path);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	return pid;
-}
 
 /* Print the shared trace: seconds since the first event, the process, its event. */
 static void print_trace(const char *path, pid_t vs, pid_t virtmgr)
@@ -188,11 +154,17 @@ int main(int argc, char **argv)
 	struct avf_client *client = NULL;
 	struct avf_vm *vm = NULL;
 	enum avf_death_reason reason;
-	pid_t vs = 0, virtmgr = 0;
+	struct vs_process vs = {0};
+	pid_t virtmgr = 0;
 	int status = 1;
 
-	if (!getenv("AVF_VS_SOCKET") && (vs = start_vs(bindir, dir)) < 0)
-		goto out;
+	if (!getenv("AVF_VS_SOCKET")) {
+		char vs_path[PATH_MAX + 32];
+		snprintf(vs_path, sizeof(vs_path), "%s/virtualizationservice", bindir);
+		if (vs_process_start(vs_path, dir, 10000, &vs) < 0)
+			goto err;
+		setenv("AVF_VS_SOCKET", vs.sock, 1);
+	}
 	if (trace_file_open(path, &tf) < 0)
 		goto err;
 	tr = trace_file_trace(tf);
@@ -233,12 +205,10 @@ err:
 out:
 	avf_vm_unref(vm);
 	avf_client_disconnect(client);
-	if (vs > 0) {
-		kill(vs, SIGTERM);
-		waitpid(vs, NULL, 0);
-	}
+	pid_t vs_pid = vs.pid;
+	vs_process_stop(&vs, 10000);
 	trace_file_close(tf);
-	print_trace(path, vs, virtmgr);
+	print_trace(path, vs_pid, virtmgr);
 	if (status == 0)
 		printf("VM ended: %s\n", avf_death_reason_name(reason));
 	fs_remove_tree(dir);

@@ -31,15 +31,14 @@
 
 #include "base/fs_util.h"
 #include "ipc/ipc_msg.h"
+#include "vs_process.h"
 
 #define DEADLINE_MS 20000
 
 struct stack {
 	char dir[256];
-	char sock[300];
-	char state[300];
 	char trace[300];
-	pid_t vs_pid;
+	struct vs_process vs;
 };
 
 static struct stack S;
@@ -81,35 +80,14 @@ static int wait_child(pid_t pid, int timeout_ms)
 
 static void vs_start(void)
 {
-	int pp[2];
-	char ready[16];
-	char byte;
-
-	assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
-	S.vs_pid = fork();
-	assert_true(S.vs_pid >= 0);
-	if (S.vs_pid == 0) {
-		fcntl(pp[1], F_SETFD, 0);
-		snprintf(ready, sizeof(ready), "%d", pp[1]);
-		execl(AVF_VS_PATH, "virtualizationservice", "--socket", S.sock, "--state-dir",
-		      S.state, "--ready-fd", ready, (char *)NULL);
-		_exit(127);
-	}
-	close(pp[1]);
-	struct pollfd p = {.fd = pp[0], .events = POLLIN};
-	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
-	assert_int_equal(read(pp[0], &byte, 1), 1);
-	close(pp[0]);
+	if (vs_process_start(AVF_VS_PATH, S.dir, DEADLINE_MS, &S.vs) < 0)
+		fail_msg("%s", avf_last_error()->message);
 }
 
 static void vs_stop(void)
 {
-	if (S.vs_pid <= 0)
-		return;
-	kill(S.vs_pid, SIGTERM);
-	int st = wait_child(S.vs_pid, DEADLINE_MS);
+	int st = vs_process_stop(&S.vs, DEADLINE_MS);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	S.vs_pid = 0;
 }
 
 static int setup(void **state)
@@ -119,10 +97,9 @@ static int setup(void **state)
 	snprintf(S.dir, sizeof(S.dir), "%s/avf-stack-XXXXXX", tmp);
 	if (!mkdtemp(S.dir))
 		return -1;
-	snprintf(S.sock, sizeof(S.sock), "%s/vs.sock", S.dir);
-	snprintf(S.state, sizeof(S.state), "%s/state", S.dir);
 	snprintf(S.trace, sizeof(S.trace), "%s/trace", S.dir);
-	setenv("AVF_VS_SOCKET", S.sock, 1);
+	snprintf(S.vs.sock, sizeof(S.vs.sock), "%s/vs.sock", S.dir);
+	setenv("AVF_VS_SOCKET", S.vs.sock, 1);
 	setenv("AVF_VIRTMGR", AVF_VIRTMGR_PATH, 1);
 	setenv("AVF_FAKEVMM", AVF_FAKEVMM_PATH, 1);
 	setenv("AVF_BACKEND", "fake", 1);
@@ -592,13 +569,36 @@ static int raw_call_exception(int fd, uint32_t object, uint32_t method)
 static void malformed_to_vs(void **state)
 {
 	struct avf_client *c = connect_client();
-	int fd = raw_connect(S.sock);
+	int fd = raw_connect(S.vs.sock);
 	uint8_t junk[64];
 
 	/* An object this connection was never given. */
 	assert_int_equal(raw_call_exception(fd, 77, 1), -3 /* EX_ILLEGAL_ARGUMENT */);
 	/* An unknown method on the root. */
 	assert_int_equal(raw_call_exception(fd, 0, 999), -7 /* EX_UNSUPPORTED_OPERATION */);
+	/* A header announcing an fd that is not attached: refused, the connection lives on. */
+	{
+		uint8_t pkt[IPC_MSG_MAX];
+		struct ipc_hdr hdr = {.kind = IPC_CALL, .object = 0, .method = 2, .call_id = 9};
+		struct ipc_msg *m, *reply;
+		size_t len;
+		int32_t ex;
+		assert_int_equal(ipc_msg_new(&m), 0);
+		assert_int_equal(ipc_msg_encode(m, &hdr, pkt, sizeof(pkt), &len), 0);
+		ipc_msg_free(m);
+		pkt[24] = 1; /* nfds = 1, none sent */
+		assert_int_equal(send(fd, pkt, len, MSG_NOSIGNAL), (ssize_t)len);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+		ssize_t n = recv(fd, pkt, sizeof(pkt), 0);
+		assert_true(n > 0);
+		assert_int_equal(ipc_msg_decode(pkt, (size_t)n, NULL, 0, &reply), 0);
+		assert_int_equal(ipc_msg_get_i32(reply, &ex), 0);
+		assert_int_equal(ex, -2 /* EX_BAD_PARCELABLE */);
+		ipc_msg_free(reply);
+		/* Still served on the same connection. */
+		assert_int_equal(raw_call_exception(fd, 0, 999), -7);
+	}
 	/* A truncated header: the connection is closed, nothing else is disturbed. */
 	memset(junk, 0xA5, sizeof(junk));
 	assert_int_equal(send(fd, junk, 10, MSG_NOSIGNAL), 10);
@@ -607,7 +607,7 @@ static void malformed_to_vs(void **state)
 	assert_int_equal(recv(fd, junk, sizeof(junk), 0), 0);
 	close(fd);
 	/* An oversized packet on another connection: closed as well. */
-	fd = raw_connect(S.sock);
+	fd = raw_connect(S.vs.sock);
 	size_t big = IPC_MSG_MAX + 4096;
 	uint8_t *huge = calloc(1, big);
 	assert_int_equal(send(fd, huge, big, MSG_NOSIGNAL), (ssize_t)big);
@@ -638,12 +638,12 @@ static void no_growth(void **state)
 	int n = cycles(), warm = n < 200 ? n / 2 : 100; /* measure after warm-up */
 	int fds0 = 0, vmgr_fds0 = 0, vs_fds0 = 0;
 
-	snprintf(vmdir, sizeof(vmdir), "%s/vm", S.state);
+	snprintf(vmdir, sizeof(vmdir), "%s/vm", S.vs.state);
 	for (int i = 0; i < n; i++) {
 		if (i == warm) {
 			fds0 = count_fds();
 			vmgr_fds0 = fds_of(vmgr);
-			vs_fds0 = fds_of(S.vs_pid);
+			vs_fds0 = fds_of(S.vs.pid);
 		}
 		struct avf_vm *vm = create_vm(c, AVF_VM_KIND_RAW, "hang");
 		enum avf_death_reason reason;
@@ -669,7 +669,7 @@ static void no_growth(void **state)
 	assert_int_equal(children_of(vmgr, kids, 8), 0);
 	assert_int_equal(count_fds(), fds0);
 	assert_int_equal(fds_of(vmgr), vmgr_fds0);
-	assert_int_equal(fds_of(S.vs_pid), vs_fds0);
+	assert_int_equal(fds_of(S.vs.pid), vs_fds0);
 	print_message("%d cycles: fds %d, virtmgr fds %d, vs fds %d, contexts 0, temp dirs 0\n", n,
 		      fds0, vmgr_fds0, vs_fds0);
 	avf_client_disconnect(c);
