@@ -304,6 +304,15 @@ static int conn_break(struct ipc_conn *c, int err, const char *fmt, ...)
 	if (conn_usable(c)) {
 		c->broken = true;
 		c->why = *avf_err_last();
+		/*
+		 * EPIPE / ECONNRESET: the peer closed first. That is the same end as reading
+		 * its EOF, and must read the same (why->err 0), or whether a close shows as
+		 * clean would depend on who happened to send last.
+		 */
+		if (err == -EPIPE || err == -ECONNRESET) {
+			memset(&c->why, 0, sizeof(c->why));
+			snprintf(c->why.msg, sizeof(c->why.msg), "ipc: peer closed the connection");
+		}
 		/* Wakes our own epoll (RDHUP/HUP) and shows the peer EOF. */
 		shutdown(c->fd, SHUT_RDWR);
 	}
@@ -1215,6 +1224,14 @@ static int conn_read_one(struct ipc_conn *c)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
+		/* ECONNRESET: the peer closed with our packets unread. An EOF all the same
+		 * (see conn_break): a clean close must not depend on timing. */
+		if (errno == ECONNRESET && !c->broken) {
+			memset(&c->why, 0, sizeof(c->why));
+			snprintf(c->why.msg, sizeof(c->why.msg), "ipc: peer closed the connection");
+			conn_close(c);
+			return -1;
+		}
 		avf_err_set(-errno, AVF_EX_TRANSACTION_FAILED, "ipc: recvmsg: %s", strerror(errno));
 		conn_fail(c);
 		return -1;

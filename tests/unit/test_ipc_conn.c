@@ -1059,6 +1059,33 @@ static void test_async_call(void **state)
 	assert_int_equal(e->async_error.ex, AVF_EX_UNSUPPORTED_OPERATION);
 }
 
+/*
+ * A peer that closes first is a clean close (why->err 0) whichever way we learn
+ * of it: ECONNRESET on read (our reply sat unread when it closed) or EPIPE on send
+ * (it closed before we replied). Otherwise traces would depend on timing.
+ */
+static void test_peer_gone_is_a_clean_close(void **state)
+{
+	for (int variant = 0; variant < 2; variant++) {
+		struct env *e = env_new(RAW_CLIENT);
+		struct ipc_hdr h = {.kind = IPC_CALL, .method = M_ADD, .call_id = 1};
+		int rounds = 0;
+
+		raw_send(e, &h, msg_add(1, 2, "x"), NULL, 0);
+		if (variant == 0) /* the server answers; the reply stays unread */
+			while (loop_run_once(e->l, 1000) == 0 && ++rounds < 100)
+				;
+		close(e->raw);
+		e->raw = -1;
+		while (!e->srv_closed && ++rounds < 100)
+			assert_true(loop_run_once(e->l, 1000) >= 0);
+		assert_int_equal(e->srv_closed, 1);
+		assert_int_equal(e->srv_why.err, 0);
+		assert_string_equal(e->srv_why.msg, "ipc: peer closed the connection");
+		env_free(e);
+	}
+}
+
 /* ---- tests: a raw peer ---- */
 
 static void test_malformed_packets(void **state)
@@ -1614,6 +1641,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_peer_close, setup_both, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_death, setup_both, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_in_on_close, setup_both, teardown),
+	    cmocka_unit_test(test_peer_gone_is_a_clean_close),
 	    cmocka_unit_test_setup_teardown(test_free_during_call, setup_both, teardown),
 	    cmocka_unit_test_setup_teardown(test_fds_through_call, setup_both, teardown),
 	    cmocka_unit_test_setup_teardown(test_nested_callback, setup_both, teardown),
