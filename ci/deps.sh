@@ -4,7 +4,10 @@
 set -euo pipefail
 
 # libvirt-dev: the peer benchmark (bench/libvirt_cycle.c) runs libvirt's test driver.
-pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev "$@")
+# libcap-dev: early_virtmgr reads its caller's capabilities (core/service/early_caller.c).
+# libxml2-dev: the early VM declarations loader parses and XSD-validates early_vms*.xml.
+pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev
+      libxml2-dev "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
