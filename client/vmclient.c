@@ -154,7 +154,11 @@ static int add_to_epoll(int epfd, int fd)
 int avf_client_connect(const struct avf_client_options *opts, struct avf_client **ret)
 {
 	struct avf_client *c;
-	const char *path = opts && opts->virtmgr_path ? opts->virtmgr_path : getenv("AVF_VIRTMGR");
+	bool early = opts && opts->early;
+	/* Early VMs: early_virtmgr, found the same way under its own names. */
+	const char *path = opts && opts->virtmgr_path
+			       ? opts->virtmgr_path
+			       : getenv(early ? "AVF_EARLY_VIRTMGR" : "AVF_VIRTMGR");
 	int ready_ms = opts && opts->ready_timeout_ms > 0 ? opts->ready_timeout_ms
 							  : DEFAULT_READY_TIMEOUT_MS;
 	int call_ms = opts && opts->call_timeout_ms > 0 ? opts->call_timeout_ms
@@ -164,7 +168,7 @@ int avf_client_connect(const struct avf_client_options *opts, struct avf_client 
 	if (!ret)
 		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT, "avf_client_connect: ret is NULL");
 	if (!path || !*path)
-		path = AVF_VIRTMGR_DEFAULT;
+		path = early ? AVF_EARLY_VIRTMGR_DEFAULT : AVF_VIRTMGR_DEFAULT;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");

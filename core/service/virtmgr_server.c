@@ -424,6 +424,9 @@ static int vs_debug_list(struct virtmgr_server *s, struct ipc_msg *req, struct i
 
 	if ((r = ipc_msg_get_end(req)) < 0)
 		return avf_err_prefix("debugListVms");
+	if (s->p.early)
+		return avf_err_set(-EOPNOTSUPP, AVF_EX_UNSUPPORTED_OPERATION,
+				   "debugListVms is not supported for early VMs");
 	if (s->p.link) {
 		/* Waits (see .h): every VM of every virtmgr, from virtualizationservice. */
 		r = vs_link_debug_list(s->p.link, &list);

@@ -11,7 +11,8 @@
  *                    written for ANDROID_VM_INSTANCE / ENCRYPTEDSTORE
  *   IS_FEATURE_ENABLED       false for every name (no optional AVF feature here)
  *   DEBUG_LIST_VMS   from virtualizationservice (vs_link), or with local
- *                    contexts this vmgr's own VMs
+ *                    contexts this vmgr's own VMs; EX_UNSUPPORTED_OPERATION in
+ *                    early mode (early_virtmgr)
  *
  * IVirtualMachine: GET_CID, GET_STATE, REGISTER_CALLBACK, START, STOP,
  * CONNECT_VSOCK (state checked, then EX_UNSUPPORTED_OPERATION: no vsock to the
@@ -70,6 +71,9 @@ struct virtmgr_server_params {
 	/* The rows of a local DEBUG_LIST_VMS (AVF: own uid, parent pid). */
 	uid_t requester_uid;
 	pid_t requester_pid;
+	/* early_virtmgr: DEBUG_LIST_VMS is EX_UNSUPPORTED_OPERATION (newer AVF), as every
+	 * method that would need virtualizationservice. */
+	bool early;
 };
 
 struct virtmgr_server;

@@ -3,9 +3,9 @@
  * libvmclient: the client API of avf-ref, the C counterpart of AVF's vmclient
  * (research/avf-spec.md 6.2) and libavf (6.4).
  *
- * Model. avf_client_connect() forks a private virtmgr exactly as AVF's client
- * library does (`virtmgr --rpc-server-fd N --ready-fd M`, one byte on the ready
- * pipe) and talks to it over a SOCK_SEQPACKET socketpair. avf_vm_create() returns
+ * Model. avf_client_connect() forks a private virtmgr (or, for early VMs,
+ * early_virtmgr) exactly as AVF's client library does (`virtmgr --rpc-server-fd N
+ * --ready-fd M`, one byte on the ready pipe) and talks to it over a SOCK_SEQPACKET socketpair. avf_vm_create() returns
  * a handle (struct avf_vm) that holds one strong reference to the VM in virtmgr:
  * the VM lives while some reference exists; when the last handle of every client
  * holding it is gone (avf_vm_unref, avf_client_disconnect, or this process dying)
@@ -72,13 +72,24 @@ const struct avf_error_info *avf_last_error(void);
 /* ---- connection ---- */
 
 struct avf_client_options {
-	/* virtmgr to fork. NULL: $AVF_VIRTMGR, else the virtmgr built with this library. */
+	/* virtmgr to fork. NULL: $AVF_VIRTMGR, else the virtmgr built with this library
+	 * (with @early: $AVF_EARLY_VIRTMGR, else the early_virtmgr built with it). */
 	const char *virtmgr_path;
 	/* How long to wait for virtmgr's ready byte; 0: 10 s. */
 	int ready_timeout_ms;
 	/* Bound on every call to virtmgr (it includes stop(), which waits for the VMM to be
 	 * reaped); 0: 60 s. */
 	int call_timeout_ms;
+	/*
+	 * Early VMs (AVF A16 VirtualizationService::new_early, research/avf-spec.md 7):
+	 * fork early_virtmgr instead of virtmgr, with the same two flags. Each VM then
+	 * gets the static CID that the early VM declarations give its name, and only if
+	 * this program is the one they name (docs/early-virtmgr.md): the caller must be
+	 * declared in <root>/<partition>/etc/avf/early_vms*.xml (root: $AVF_EARLY_ROOT,
+	 * else /) and hold CAP_IPC_LOCK, CAP_NET_BIND_SERVICE and CAP_SYS_RESOURCE in
+	 * its effective set. debugListVms is unsupported there.
+	 */
+	bool early;
 };
 
 /*
