@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "daemon_signals.h"
 #include "virtmgr_main.h"
 
 #include <errno.h>
@@ -187,21 +188,10 @@ int virtmgr_main_run(const struct virtmgr_main_params *p)
 	struct virtmgr_server *srv = NULL;
 	int rpc_fd = p->rpc_fd, ready_fd = p->ready_fd;
 	int sfd = -1, stop = 0, status = 1, r;
-	sigset_t set;
 
-	/* Blocked from here: a SIGTERM during start-up waits in the signalfd.
-	 * (The fake backend unblocks everything in the VMM before exec.) */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* A client gone mid-send is the ipc layer's EPIPE, not our death. */
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		r = avf_err_service(-errno, "signalfd: %s", strerror(errno));
+	/* From here a SIGTERM during start-up waits in the signalfd. */
+	if ((r = daemon_signals_open(&sfd)) < 0)
 		goto fail;
-	}
 	if ((r = trace_file_from_env(&tf)) < 0)
 		goto fail;
 	tr = trace_file_trace(tf);

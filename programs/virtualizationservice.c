@@ -25,6 +25,7 @@
 
 #include <avf/avf_types.h>
 
+#include "daemon_signals.h"
 #include "base/avf_err.h"
 #include "base/fs_util.h"
 #include "loop/loop.h"
@@ -262,7 +263,6 @@ int main(int argc, char **argv)
 	struct vs_registry *reg = NULL;
 	struct vs_server *srv = NULL;
 	int sfd = -1, lfd = -1, lock_fd = -1, stop = 0, status = 1, r;
-	sigset_t set;
 
 	r = parse_args(argc, argv, &o);
 	if (r >= 0) {
@@ -270,18 +270,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* Blocked from the start: a SIGTERM during start-up waits in the signalfd. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* A peer gone mid-send is the ipc layer's EPIPE, not our death. */
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		r = avf_err_service(-errno, "signalfd: %s", strerror(errno));
+	if ((r = daemon_signals_open(&sfd)) < 0)
 		goto fail;
-	}
 	if ((r = trace_file_from_env(&tf)) < 0)
 		goto fail;
 	tr = trace_file_trace(tf);
