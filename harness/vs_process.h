@@ -23,6 +23,12 @@ struct vs_process {
  */
 int vs_process_start(const char *vs_path, const char *dir, int timeout_ms, struct vs_process *ret);
 
+/* The same, with @extra (NULL-terminated, may be NULL) appended to the command
+ * line, e.g. {"--cid-range", "100-102", NULL}. The child starts with no signal
+ * blocked whatever the caller blocks. */
+int vs_process_start_args(const char *vs_path, const char *dir, const char *const *extra,
+			  int timeout_ms, struct vs_process *ret);
+
 /* SIGTERM, wait up to @timeout_ms (then SIGKILL); returns the wait status or -errno.
  * A no-op returning 0 when it is not running (pid 0). */
 int vs_process_stop(struct vs_process *p, int timeout_ms);
