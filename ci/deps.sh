@@ -6,8 +6,9 @@ set -euo pipefail
 # libvirt-dev: the peer benchmark (bench/libvirt_cycle.c) runs libvirt's test driver.
 # libcap-dev: early_virtmgr reads its caller's capabilities (core/service/early_caller.c).
 # libxml2-dev: the early VM declarations loader parses and XSD-validates early_vms*.xml.
+# libjson-c-dev: the `vm run` config JSON parser (core/config/vm_config_json.c) builds on json-c.
 pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev
-      libxml2-dev "$@")
+      libxml2-dev libjson-c-dev "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
