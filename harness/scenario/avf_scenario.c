@@ -38,7 +38,7 @@
 struct opts {
 	const char *junit, *timeline, *trace, *normalized, *bindir;
 	unsigned repeat;
-	bool keep, verbose, check_only;
+	bool keep, verbose, check_only, show_trace;
 };
 
 static void usage(FILE *f)
@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"  --repeat N          run each scenario N times; fail if the normalised traces differ\n"
 		"  --check             parse only: report syntax errors, run nothing\n"
 		"  --normalize TRACE   print the normal form of a trace file and exit\n"
+		"  --show-trace        print the trace of every passing run\n"
 		"  --keep              keep each run's directory (sockets, state)\n"
 		"  --bindir DIR        where virtualizationservice, virtmgr, fakevmm are\n"
 		"                      (default: this program's directory)\n"
@@ -88,16 +89,16 @@ static void out_path(char *buf, size_t len, const char *path, size_t n, const ch
 		snprintf(buf, len, "%s/%s.%s", path, base, ext);
 }
 
-static void print_trace(const struct scn_trace *t)
+/* The merged trace in file order (the true order of events), one process a column. */
+static void print_trace(FILE *f, const struct scn_trace *t, size_t tail)
 {
-	size_t n = scn_trace_count(t), from = n > TRACE_TAIL ? n - TRACE_TAIL : 0;
+	size_t n = scn_trace_count(t), from = tail && n > tail ? n - tail : 0;
 
-	fprintf(stderr, "  trace so far%s:\n", from ? " (last lines)" : "");
 	for (size_t i = from; i < n; i++) {
 		const struct scn_trace_rec *r = scn_trace_at(t, i);
 		if (r->meta)
 			continue;
-		fprintf(stderr, "    %-22s %s\n", r->label ? r->label : "?", scn_trace_rec_shown(r));
+		fprintf(f, "    %-22s %s\n", r->label ? r->label : "?", scn_trace_rec_shown(r));
 	}
 }
 
@@ -192,8 +193,11 @@ static enum scn_status run_one(const struct opts *o, const char *path, size_t n_
 			fprintf(stderr, "  %s\n", res.message ? res.message : "failed");
 			if (o->repeat > 1)
 				fprintf(stderr, "  (run %u of %u)\n", run, o->repeat);
-			if (t)
-				print_trace(t);
+			if (t) {
+				fprintf(stderr, "  trace so far%s:\n",
+					scn_trace_count(t) > TRACE_TAIL ? " (last lines)" : "");
+				print_trace(stderr, t, TRACE_TAIL);
+			}
 			if (asprintf(&jc->failure, "%s:%u: %s: %s", path, res.line,
 				     res.step ? res.step : "end", res.message ? res.message : "") < 0)
 				jc->failure = NULL;
@@ -205,6 +209,10 @@ static enum scn_status run_one(const struct opts *o, const char *path, size_t n_
 			if (asprintf(&jc->failure, "%s: normalised trace of run %u differs from run 1",
 				     path, run) < 0)
 				jc->failure = NULL;
+		}
+		if (o->show_trace && t && res.status == SCN_PASS) {
+			printf("trace of %s (every process, in the order things happened):\n", path);
+			print_trace(stdout, t, 0);
 		}
 		if (o->normalized && norm) {
 			char np[PATH_MAX];
@@ -281,6 +289,7 @@ int main(int argc, char **argv)
 	    {"bindir", required_argument, NULL, 'b'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"normalize", required_argument, NULL, 'N'},
+	    {"show-trace", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {0},
@@ -326,6 +335,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			o.verbose = true;
+			break;
+		case 'S':
+			o.show_trace = true;
 			break;
 		case 'N': {
 			/* A trace from anywhere (another backend, an old run): its normal form. */
