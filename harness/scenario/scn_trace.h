@@ -163,7 +163,9 @@ void scn_trace_lanes_clear(struct scn_trace_lanes *l);
  * a VM (the first "vm:<n>", "vmm:<n>" or "cid <n>" with n a CID of an @cid line; in a
  * client lane also a VM name as first or second word) go to a sub-section
  * "== <lane name> [$cidK]" after the lane's other records, sub-sections by K: within
- * one process, lines about different VMs interleave by timing. Substitutions:
+ * one process, lines about different VMs interleave by timing. Then records about
+ * another process (a "pid <n>" naming a labelled pid, e.g. the service's connection
+ * lines) go to "== <lane name> [<that lane>]", in lane order. Substitutions:
  *   - every @run directory replaced by "$RUN" (longest first; only where it is followed
  *     by the end, '/' or a character other than [A-Za-z0-9._-]);
  *   - the number in "vm:<n>", "vmm:<n>", "cid <n>", "CID <n>" and a path component

@@ -157,8 +157,10 @@ static int subst_write(const struct scn_trace *t, const char *text, FILE *out)
  * "vmm:<n>" or "cid <n>" naming a CID of an @cid line; in a client lane also a VM
  * name as the first or second word ("vm1 cb onDied(...)", "start vm1 -> ok").
  */
+#define SUBJECT_LANE ((size_t)1 << 40) /* + lane index: a line about another process */
+
 static size_t rec_subject(const struct scn_trace *t, const struct scn_trace_rec *rec,
-			  enum scn_actor_kind kind)
+			  enum scn_actor_kind kind, const struct scn_trace_lanes *l)
 {
 	const char *line = rec->line, *p;
 
@@ -178,6 +180,22 @@ static size_t rec_subject(const struct scn_trace *t, const struct scn_trace_rec 
 					return sym;
 			}
 		}
+	}
+	/* "... (pid N ...)": a line about that process, e.g. the service's
+	 * "connection 1 opened (pid N uid 0)" — connections of different virtmgrs
+	 * open and close in timing order. */
+	for (p = strstr(line, "pid "); p; p = strstr(p + 1, "pid ")) {
+		uint64_t v;
+		size_t n;
+		const char *label;
+
+		if ((p != line && is_word_char(p[-1])) || !(n = scn_parse_uint(p + 4, INT32_MAX, &v)))
+			continue;
+		if (!(label = scn_trace_label_of(t, (int)v)) || label == rec->label)
+			continue;
+		for (size_t i = 0; i < l->n; i++)
+			if (l->v[i].label && !strcmp(l->v[i].label, label))
+				return SUBJECT_LANE + i;
 	}
 	if (kind == SCN_ACTOR_CLIENT && rec->text) {
 		char word[128];
@@ -244,14 +262,18 @@ int scn_trace_normalize(const struct scn_trace *t, FILE *out)
 		 * sub-section, in file order, after the lines about no VM. */
 		for (size_t k = 0; k < n; k++) {
 			ss[k].seq = seqs[start[i] + k];
-			ss[k].subject = rec_subject(t, scn_rec(t, ss[k].seq), l.v[i].kind);
+			ss[k].subject = rec_subject(t, scn_rec(t, ss[k].seq), l.v[i].kind, &l);
 		}
 		qsort(ss, n, sizeof(*ss), cmp_subj_seq);
 		fprintf(out, "== %s\n", l.v[i].name);
 		for (size_t k = 0; k < n; k++) {
 			if (ss[k].subject != subject) {
 				subject = ss[k].subject;
-				fprintf(out, "== %s [$cid%zu]\n", l.v[i].name, subject);
+				if (subject >= SUBJECT_LANE)
+					fprintf(out, "== %s [%s]\n", l.v[i].name,
+						l.v[subject - SUBJECT_LANE].name);
+				else
+					fprintf(out, "== %s [$cid%zu]\n", l.v[i].name, subject);
 			}
 			if (subst_write(t, scn_trace_rec_shown(scn_rec(t, ss[k].seq)), out) < 0)
 				goto out;
