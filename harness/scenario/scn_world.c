@@ -205,8 +205,28 @@ static int start_vs(struct world *w)
 	}
 	if (efd >= 0)
 		close(efd);
-	if (r < 0)
+	if (r < 0) {
+		/* What it said on its way out is the useful part. */
+		char said[512] = "";
+		int fd = open(errpath, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, said, sizeof(said) - 1) : 0;
+		if (fd >= 0)
+			close(fd);
+		said[n > 0 ? n : 0] = '\0';
+		/* its last line: start-up notes come first, the reason it gave up last */
+		size_t len = strlen(said);
+		while (len && said[len - 1] == '\n')
+			said[--len] = '\0';
+		char *last = strrchr(said, '\n');
+		if (last)
+			memmove(said, last + 1, strlen(last + 1) + 1);
+		if (*said) {
+			struct avf_error e = *avf_err_last();
+			return avf_err_set(e.err, e.ex, "virtualizationservice: %s (it said: %s)",
+					   e.msg, said);
+		}
 		return avf_err_prefix("virtualizationservice");
+	}
 	w->vs_exited = false;
 	w->vs_pidfd = (int)syscall(SYS_pidfd_open, w->vs.pid, 0);
 	world_note_pid(w, w->vs.pid);
@@ -356,6 +376,16 @@ int world_start(struct world *w, const struct world_opts *o)
 		snprintf(rate, sizeof(rate), "+0 x%" PRIu32, o->rate);
 		setenv("LD_PRELOAD", o->faketime_lib, 1);
 		setenv("FAKETIME", rate, 1);
+		/* ASan builds insist on their runtime coming first; a preload breaks that
+		 * harmlessly here (libfaketime only wraps clock and timed-wait calls). */
+		const char *asan = getenv("ASAN_OPTIONS");
+		char opts[1024];
+
+		w->saved_asan = asan ? strdup(asan) : NULL;
+		snprintf(opts, sizeof(opts), "%s%sverify_asan_link_order=0", asan ? asan : "",
+			 asan && *asan ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+		w->set_asan = true;
 	}
 	world_trace(w, "@run %s", w->dir);
 	world_trace(w, "@actor %d scenario", (int)getpid());
@@ -570,6 +600,15 @@ int world_finish(struct world *w, bool check, int timeout_ms)
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 	unsetenv("LD_PRELOAD");
 	unsetenv("FAKETIME");
+	if (w->set_asan) { /* ours was only for this run's children */
+		if (w->saved_asan)
+			setenv("ASAN_OPTIONS", w->saved_asan, 1);
+		else
+			unsetenv("ASAN_OPTIONS");
+		free(w->saved_asan);
+		w->saved_asan = NULL;
+		w->set_asan = false;
+	}
 	if (!w->o.keep && fs_remove_tree(w->dir) < 0 && r == 0 && check)
 		r = avf_err_set(-EIO, AVF_EX_SERVICE_SPECIFIC, "cannot remove %s", w->dir);
 	int fds = count_fds(getpid());

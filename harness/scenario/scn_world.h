@@ -61,6 +61,8 @@ struct world {
 	pid_t *seen;                /* every pid of the run, for the leak check */
 	size_t n_seen;
 	int runner_fds_baseline;
+	bool set_asan;    /* ASAN_OPTIONS was set for the faketime preload */
+	char *saved_asan; /* the caller's ASAN_OPTIONS, restored at the end */
 };
 
 /* A predicate: 1 holds, 0 not yet, <0 can never hold (avf_err set). */
