@@ -108,7 +108,15 @@ static void reap_all(struct world *w)
 	while (read(w->sig_fd, &si, sizeof(si)) == sizeof(si))
 		;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		char how[64];
+
+		/* Exit lines name the pid, so the normal form files each under its process. */
+		if (WIFSIGNALED(st))
+			snprintf(how, sizeof(how), "signal %d", WTERMSIG(st));
+		else
+			snprintf(how, sizeof(how), "status %d", WEXITSTATUS(st));
 		if (pid == w->vs.pid) {
+			world_trace(w, "virtualizationservice (pid %d) exited: %s", (int)pid, how);
 			w->vs.pid = 0;
 			w->vs_status = st;
 			w->vs_exited = true;
@@ -119,6 +127,8 @@ static void reap_all(struct world *w)
 		}
 		for (size_t i = 0; i < w->n_clients; i++)
 			if (w->clients[i].ag.pid == pid) {
+				world_trace(w, "client %s (pid %d) exited: %s", w->clients[i].name,
+					    (int)pid, how);
 				w->clients[i].ag.pid = 0;
 				w->clients[i].dead = true;
 			}
