@@ -486,9 +486,12 @@ static void virtmgr_sigkilled(void **state)
 	kill(vmgr, SIGKILL);
 	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), -EPIPE);
 	assert_false(avf_client_is_alive(c));
-	/* PR_SET_PDEATHSIG: the orphaned VMM (reparented to us) dies by SIGKILL. */
+	/* The orphaned VMM (reparented to us) dies: by PR_SET_PDEATHSIG's SIGKILL, or —
+	 * the kernel closes a dying process's fds before it signals the orphans — by
+	 * seeing the guest channel close first and exiting 1 ("closed by the host"). */
 	int st = wait_child(vmm[0], DEADLINE_MS);
-	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_true((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
+		    (WIFEXITED(st) && WEXITSTATUS(st) == 1));
 	wait_unlisted(watcher, cid);
 	assert_int_equal(avf_vm_start(vm), -EPIPE);
 	assert_int_equal(avf_client_dispatch(c, 0), -EPIPE);
