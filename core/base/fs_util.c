@@ -3,6 +3,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -81,4 +84,77 @@ int fs_count_entries(const char *path)
 			n++;
 	closedir(d);
 	return n;
+}
+
+int fs_read_file(int dir_fd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap;
+	int fd, r;
+
+	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		*ret_len = (size_t)st.st_size;
+		r = -EFBIG;
+		goto out;
+	}
+	/* Sized by fstat, grown if the file grows meanwhile, never past max + 1. */
+	cap = (size_t)st.st_size + 1;
+	if (!(buf = malloc(cap + 1))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		if (len == cap) {
+			size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+			char *nb;
+
+			if (cap > max) {
+				*ret_len = len;
+				r = -EFBIG;
+				goto out;
+			}
+			if (!(nb = realloc(buf, ncap + 1))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		*ret_len = len;
+		r = -EFBIG;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret_buf = buf;
+	*ret_len = len;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	close(fd);
+	return r;
 }

@@ -31,6 +31,7 @@
 #include <libxml/xmlversion.h>
 
 #include "base/avf_err.h"
+#include "base/fs_util.h"
 
 #ifndef EARLY_VMS_XSD_DEFAULT
 #error "EARLY_VMS_XSD_DEFAULT comes from core/config/CMakeLists.txt"
@@ -192,67 +193,6 @@ void early_vms_clear(struct early_vms *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/*
- * Read a whole regular file of at most @max bytes. -errno, or -EFBIG with *ret_len set to the
- * size seen (checked on fstat before reading, and again while reading: the file may grow).
- */
-static int read_limited(int dir_fd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	int fd, r;
-
-	/* O_NONBLOCK: a FIFO named early_vms*.xml must not hang the open. */
-	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		*ret_len = (size_t)st.st_size;
-		r = -EFBIG;
-		goto out;
-	}
-	buf = malloc(max + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, max + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max) {
-			*ret_len = len;
-			r = -EFBIG;
-			goto out;
-		}
-	}
-	*ret_buf = buf;
-	*ret_len = len;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 /* ---- routing libxml2's errors --------------------------------------------------------------- */
 
 /* What one parse_one call collects. */
@@ -394,7 +334,7 @@ static int schema_load(const char *xsd_path, xmlSchemaPtr *ret)
 	pthread_once(&xml_once, xml_init_once);
 	if (!xsd_path)
 		xsd_path = EARLY_VMS_XSD_DEFAULT;
-	r = read_limited(AT_FDCWD, xsd_path, XSD_MAX_BYTES, &buf, &len);
+	r = fs_read_file(AT_FDCWD, xsd_path, XSD_MAX_BYTES, &buf, &len);
 	if (r == -EFBIG)
 		return avf_err_set(r, AVF_EX_SERVICE_SPECIFIC,
 				   "early VMs schema '%s': %zu bytes, over the %d-byte limit",
@@ -950,7 +890,7 @@ static int load_file(struct early_vms *v, enum early_partition p, int dir_fd, co
 
 	if (asprintf(&file, "%s/%s", dir, name) < 0)
 		return oom("reading early VM declarations");
-	r = read_limited(dir_fd, name, EARLY_VMS_MAX_FILE_BYTES, &buf, &len);
+	r = fs_read_file(dir_fd, name, EARLY_VMS_MAX_FILE_BYTES, &buf, &len);
 	if (r == -ENOMEM) {
 		r = oom("reading early VM declarations");
 	} else if (r < 0) {

@@ -30,6 +30,7 @@
 #include <json-c/json.h>
 
 #include "base/avf_err.h"
+#include "base/fs_util.h"
 
 #ifndef JSON_TOKENER_VALIDATE_UTF8
 #error "json-c 0.15 or newer is needed (JSON_TOKENER_VALIDATE_UTF8, json_tokener_get_parse_end)"
@@ -1447,88 +1448,13 @@ out:
 	return r;
 }
 
-/* The whole regular file @path, at most VM_CONFIG_JSON_MAX_BYTES, into a malloc'd buffer. */
-static int read_file(const char *path, char **ret_buf, size_t *ret_len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap;
-	int fd, r;
-
-	/* O_NONBLOCK: a FIFO in the config's place must not hang the open */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > VM_CONFIG_JSON_MAX_BYTES) {
-		r = -EFBIG;
-		goto out;
-	}
-	/* the size may change under us: read to EOF, one byte past the limit at most */
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *nb;
-
-			if (cap > VM_CONFIG_JSON_MAX_BYTES) {
-				r = -EFBIG;
-				goto out;
-			}
-			cap = cap * 2 > VM_CONFIG_JSON_MAX_BYTES + 1 ? VM_CONFIG_JSON_MAX_BYTES + 1
-								     : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				r = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > VM_CONFIG_JSON_MAX_BYTES) {
-		r = -EFBIG;
-		goto out;
-	}
-	*ret_buf = buf;
-	*ret_len = len;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 int vm_config_json_load(const char *path, struct vm_config_json **ret)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
-	r = read_file(path, &buf, &len);
+	r = fs_read_file(AT_FDCWD, path, VM_CONFIG_JSON_MAX_BYTES, &buf, &len);
 	if (r == -ENOMEM)
 		return oom();
 	if (r == -EINVAL)

@@ -177,6 +177,8 @@ int world_wait(struct world *w, int64_t timeout_ms, world_pred_fn pred, void *da
 			if (ag->virtmgr_pidfd >= 0 && !w->clients[i].virtmgr_gone)
 				p[n++] = (struct pollfd){.fd = ag->virtmgr_pidfd, .events = POLLIN};
 		}
+		/* Capped at 1 s: under valgrind there are no pidfds, and a virtmgr's exit
+		 * then shows only as a /proc check; everything else wakes us itself. */
 		if (poll(p, n, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
 			return avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC, "poll: %s", strerror(errno));
 		for (nfds_t i = 2; i < n; i++)
