@@ -14,14 +14,7 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "base/mono_time.h"
 
 static void describe_status(int st, char *buf, size_t len)
 {
@@ -52,7 +45,7 @@ int virtmgr_reap(struct virtmgr_proc *p, int timeout_ms)
 {
 	int st = 0;
 	pid_t r;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 
 	if (p->pid <= 0)
 		return 0;
@@ -60,7 +53,7 @@ int virtmgr_reap(struct virtmgr_proc *p, int timeout_ms)
 		r = waitpid(p->pid, &st, WNOHANG);
 		if (r == p->pid || (r < 0 && errno != EINTR))
 			break;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		if (left <= 0) {
 			kill(p->pid, SIGKILL);
 			while ((r = waitpid(p->pid, &st, 0)) < 0 && errno == EINTR)
@@ -126,11 +119,11 @@ int virtmgr_spawn(const char *path, int ready_timeout_ms, int *ret_sock,
 		fcntl(p.pidfd, F_SETFD, FD_CLOEXEC); /* pidfd_open sets it; be explicit */
 
 	/* Wait for the one ready byte (or EOF: it died first). */
-	int64_t deadline = now_ms() + ready_timeout_ms;
+	int64_t deadline = mono_ms() + ready_timeout_ms;
 	char byte;
 	ssize_t n = -1;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		struct pollfd pfd = {.fd = pp[0], .events = POLLIN};
 		if (left <= 0) {
 			errno = ETIMEDOUT;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/mono_time.h"
 #include "ipc/ipc_conn.h"
 #include "loop/loop.h"
 #include "proto/avf_proto.h"
@@ -513,14 +514,6 @@ static int deliver_queue(struct avf_client *c)
 	return n;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Remaining ms until @deadline (-1: none), clamped to >= 0. */
 static int remaining(int64_t deadline)
 {
@@ -528,7 +521,7 @@ static int remaining(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - mono_ms();
 	return left < 0 ? 0 : (left > INT32_MAX ? INT32_MAX : (int)left);
 }
 
@@ -544,7 +537,7 @@ static int pump(struct avf_client *c, int wait_ms)
 
 int avf_client_dispatch(struct avf_client *c, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
 	int n = 0, r;
 
 	if (!c)
@@ -794,7 +787,7 @@ static int wait_until(struct avf_vm *vm, int timeout_ms, int (*done)(struct avf_
 		      void *arg, const char *what)
 {
 	struct avf_client *c = vm->c;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
 	int r;
 
 	avf_vm_ref(vm);

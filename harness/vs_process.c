@@ -14,19 +14,12 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "base/mono_time.h"
 
 /* Reap @pid within @timeout_ms (pidfd when there is one; valgrind has none). */
 static int reap(pid_t pid, int timeout_ms, bool kill_after)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), st = 0;
 	pid_t r;
 
@@ -34,7 +27,7 @@ static int reap(pid_t pid, int timeout_ms, bool kill_after)
 		r = waitpid(pid, &st, WNOHANG);
 		if (r == pid || (r < 0 && errno != EINTR))
 			break;
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		if (left <= 0) {
 			if (kill_after)
 				kill(pid, SIGKILL);
@@ -106,13 +99,13 @@ int vs_process_start_args(const char *vs_path, const char *dir, const char *cons
 	}
 	close(pp[1]);
 	struct pollfd p = {.fd = pp[0], .events = POLLIN};
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	if (poll(&p, 1, timeout_ms) == 1)
 		n = read(pp[0], &byte, 1);
 	if (n == 1) {
 		/* It closes the fd right after the byte: wait for that EOF too, so that a
 		 * caller counting its fds sees the settled count. */
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		if (poll(&p, 1, left > 0 ? (int)left : 0) == 1)
 			(void)!read(pp[0], &byte, 1);
 		close(pp[0]);

@@ -18,6 +18,7 @@
 #include <avf/vmclient.h>
 
 #include "base/avf_err.h"
+#include "base/mono_time.h"
 #include "trace/trace.h"
 #include "trace/trace_file.h"
 
@@ -78,17 +79,24 @@ static void reply_ok(struct agent *a, const char *detail)
 	send_reply(a, buf);
 }
 
+/* "err SEP <exception> SEP <errno> SEP <message>" (@err: a positive errno). */
+static void send_err(struct agent *a, int ex, int err, const char *msg)
+{
+	char buf[MSG_MAX];
+
+	snprintf(buf, sizeof(buf), "err%c%d%c%d%c%s", SCN_AGENT_SEP, ex, SCN_AGENT_SEP, err,
+		 SCN_AGENT_SEP, msg ? msg : "");
+	send_reply(a, buf);
+}
+
 /* Reply with libvmclient's last error, and trace "<what> -> error ...". */
 static void reply_err(struct agent *a, const char *what)
 {
 	const struct avf_error_info *e = avf_last_error();
-	char buf[MSG_MAX];
 	const char *code = e->exception ? avf_ex_name(e->exception) : strerrorname_np(-e->err);
 
 	atrace(a, "%s -> error %s: %s", what, code ? code : "?", e->message ? e->message : "");
-	snprintf(buf, sizeof(buf), "err%c%d%c%d%c%s", SCN_AGENT_SEP, e->exception, SCN_AGENT_SEP,
-		 -e->err, SCN_AGENT_SEP, e->message ? e->message : "");
-	send_reply(a, buf);
+	send_err(a, e->exception, -e->err, e->message);
 }
 
 /* An error of the agent itself (bad command), not of the library. */
@@ -96,15 +104,13 @@ static void reply_usage(struct agent *a, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void reply_usage(struct agent *a, int err, const char *fmt, ...)
 {
-	char msg[1024], buf[MSG_MAX];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(buf, sizeof(buf), "err%c0%c%d%c%s", SCN_AGENT_SEP, SCN_AGENT_SEP, err, SCN_AGENT_SEP,
-		 msg);
-	send_reply(a, buf);
+	send_err(a, 0, err, msg);
 }
 
 static struct handle *find(struct agent *a, const char *name)
@@ -395,9 +401,7 @@ static _Noreturn void agent_main(const char *name, int sock)
 	if (avf_client_connect(NULL, &a.client) < 0) {
 		const struct avf_error_info *e = avf_last_error();
 		atrace(&a, "connect -> error: %s", e->message ? e->message : "");
-		snprintf(buf, sizeof(buf), "err%c%d%c%d%c%s", SCN_AGENT_SEP, e->exception, SCN_AGENT_SEP,
-			 -e->err, SCN_AGENT_SEP, e->message ? e->message : "");
-		send_reply(&a, buf);
+		send_err(&a, e->exception, -e->err, e->message);
 		trace_file_close(tf);
 		_exit(1);
 	}
@@ -418,17 +422,10 @@ static _Noreturn void agent_main(const char *name, int sock)
 
 /* ---- the runner's side ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for one packet; 0 with *ret malloc'd (NUL-terminated). */
 static int recv_reply(struct scn_agent *a, int timeout_ms, char **ret)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 	char *buf = malloc(MSG_MAX);
 
 	*ret = NULL;
@@ -436,7 +433,7 @@ static int recv_reply(struct scn_agent *a, int timeout_ms, char **ret)
 		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
 	for (;;) {
 		struct pollfd p = {.fd = a->sock, .events = POLLIN};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		int r = poll(&p, 1, left < 0 ? 0 : (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;

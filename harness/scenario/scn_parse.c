@@ -495,38 +495,34 @@ static int take_name(struct parser *ps, const char *what, char **ret, const char
 	return 0;
 }
 
-/* A client declared earlier. */
-static int take_client(struct parser *ps, char **ret)
+/* A name already in @names (what: "a client declared earlier", ...). */
+static int take_declared(struct parser *ps, const struct nameset *names, const char *what,
+			 char **ret)
 {
 	const char *at;
 	char *name;
-	int r = take_name(ps, "a client declared earlier", &name, &at);
+	int r = take_name(ps, what, &name, &at);
 
 	if (r < 0)
 		return r;
-	if (!ns_find(&ps->clients, name)) {
+	if (!ns_find(names, name)) {
 		free(name);
-		return perr(ps, at, NULL, "a client declared earlier");
+		return perr(ps, at, NULL, "%s", what);
 	}
 	*ret = name;
 	return 0;
 }
 
+/* A client declared earlier. */
+static int take_client(struct parser *ps, char **ret)
+{
+	return take_declared(ps, &ps->clients, "a client declared earlier", ret);
+}
+
 /* A single VM (no range) created earlier. */
 static int take_vm(struct parser *ps, char **ret)
 {
-	const char *at;
-	char *name;
-	int r = take_name(ps, "a VM created earlier", &name, &at);
-
-	if (r < 0)
-		return r;
-	if (!ns_find(&ps->vms, name)) {
-		free(name);
-		return perr(ps, at, NULL, "a VM created earlier");
-	}
-	*ret = name;
-	return 0;
+	return take_declared(ps, &ps->vms, "a VM created earlier", ret);
 }
 
 static int take_duration(struct parser *ps, bool nonzero, uint64_t *ret)

@@ -372,30 +372,7 @@ static int pred_cbs(struct world *w, void *data)
 	return c->n >= c->want;
 }
 
-static bool cb_matches(const struct scn_cb_event *ev, const char *line)
-{
-	char buf[160];
-
-	switch (ev->kind) {
-	case SCN_CB_STARTED:
-		return !strcmp(line, "onPayloadStarted");
-	case SCN_CB_READY:
-		return !strcmp(line, "onPayloadReady");
-	case SCN_CB_FINISHED:
-		snprintf(buf, sizeof(buf), "onPayloadFinished(%d)", ev->value);
-		return !strcmp(line, buf);
-	case SCN_CB_DIED:
-		snprintf(buf, sizeof(buf), "onDied(%s)",
-			 avf_death_reason_name((enum avf_death_reason)ev->value));
-		return !strcmp(line, buf);
-	case SCN_CB_ERROR:
-		snprintf(buf, sizeof(buf), "onError(%d, \"", ev->value);
-		return !strncmp(line, buf, strlen(buf)) &&
-		       (!ev->text || strstr(line + strlen(buf), ev->text));
-	}
-	return false;
-}
-
+/* The callback line an event stands for (error: its prefix, the message left open). */
 static void cb_describe(const struct scn_cb_event *ev, char *buf, size_t len)
 {
 	switch (ev->kind) {
@@ -412,9 +389,20 @@ static void cb_describe(const struct scn_cb_event *ev, char *buf, size_t len)
 		snprintf(buf, len, "onDied(%s)", avf_death_reason_name((enum avf_death_reason)ev->value));
 		break;
 	case SCN_CB_ERROR:
-		snprintf(buf, len, "onError(%d, \"...%s...\")", ev->value, ev->text ? ev->text : "");
+		snprintf(buf, len, "onError(%d, \"", ev->value);
 		break;
 	}
+}
+
+static bool cb_matches(const struct scn_cb_event *ev, const char *line)
+{
+	char buf[160];
+
+	cb_describe(ev, buf, sizeof(buf));
+	if (ev->kind != SCN_CB_ERROR)
+		return !strcmp(line, buf);
+	return !strncmp(line, buf, strlen(buf)) &&
+	       (!ev->text || strstr(line + strlen(buf), ev->text));
 }
 
 static int check_cbs(struct run *r, const struct scn_step *st, const char *vmname)
@@ -440,6 +428,9 @@ static int check_cbs(struct run *r, const struct scn_step *st, const char *vmnam
 	for (size_t i = 0; i < st->n_events; i++) {
 		char one[200];
 		cb_describe(&st->events[i], one, sizeof(one));
+		if (st->events[i].kind == SCN_CB_ERROR)
+			snprintf(one + strlen(one), sizeof(one) - strlen(one), "...%s...\")",
+				 st->events[i].text ? st->events[i].text : "");
 		snprintf(exp + strlen(exp), sizeof(exp) - strlen(exp), "%s%s", i ? ", " : "", one);
 		if (i < seen.n && !cb_matches(&st->events[i], seen.lines[i]))
 			same = false;

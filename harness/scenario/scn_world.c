@@ -20,19 +20,12 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/mono_time.h"
 #include "base/fs_util.h"
 #include "trace/trace.h"
 #include "trace/trace_file.h"
 
 #define VS_READY_MS 10000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int count_fds(pid_t pid)
 {
@@ -155,7 +148,7 @@ void world_poll(struct world *w)
 
 int world_wait(struct world *w, int64_t timeout_ms, world_pred_fn pred, void *data)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p[3 + 2 * 64];
@@ -166,7 +159,7 @@ int world_wait(struct world *w, int64_t timeout_ms, world_pred_fn pred, void *da
 		r = pred(w, data);
 		if (r != 0)
 			return r < 0 ? r : 0;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		if (left <= 0)
 			return avf_err_set(-ETIMEDOUT, AVF_EX_SERVICE_SPECIFIC,
 					   "not within %" PRId64 " ms", timeout_ms);
