@@ -11,6 +11,7 @@
  */
 #include "cmocka_wrap.h"
 #include "test_fds.h"
+#include "test_vmm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -503,12 +504,11 @@ static void test_sigkill_of_virtmgr_kills_vmms(void **state)
 	assert_int_equal(kill(d.pid, SIGKILL), 0);
 	assert_true(wait_child(d.pid, WAIT_MS, &status));
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	/* PR_SET_PDEATHSIG: each VMM gets SIGKILL and, orphaned, becomes our child. */
+	/* Each VMM, orphaned, becomes our child and dies promptly (test_vmm.h: how). */
 	for (int i = 0; i < n; i++) {
 		if (!wait_child(kids[i], WAIT_MS, &status))
 			fail_msg("VMM %d outlived its virtmgr by %d ms", (int)kids[i], WAIT_MS);
-		assert_true(WIFSIGNALED(status));
-		assert_int_equal(WTERMSIG(status), SIGKILL);
+		assert_true(vmm_orphan_status_ok(status));
 	}
 	ipc_proxy_unref(vm[0]);
 	ipc_proxy_unref(vm[1]);
