@@ -1409,6 +1409,11 @@ void ipc_conn_set_limits(struct ipc_conn *c, const struct ipc_conn_limits *limit
 	c->limits = *limits;
 }
 
+const struct avf_error *ipc_conn_why(const struct ipc_conn *c)
+{
+	return conn_usable(c) ? NULL : &c->why;
+}
+
 bool ipc_conn_is_open(const struct ipc_conn *c)
 {
 	return conn_usable(c);

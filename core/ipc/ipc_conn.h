@@ -176,6 +176,8 @@ struct ipc_conn *ipc_conn_free(struct ipc_conn *conn);
 /* Replace the limits. Lowering one below what is in use only stops growth. */
 void ipc_conn_set_limits(struct ipc_conn *conn, const struct ipc_conn_limits *limits);
 bool ipc_conn_is_open(const struct ipc_conn *conn);
+/* Why it is not open (what on_close gets); NULL while it is. */
+const struct avf_error *ipc_conn_why(const struct ipc_conn *conn);
 /* The socket (e.g. for SO_PEERCRED), -1 once closed. Do not read or write it. */
 int ipc_conn_fd(const struct ipc_conn *conn);
 void *ipc_conn_data(const struct ipc_conn *conn);

@@ -34,6 +34,7 @@ struct vs_link {
 	struct link_entry *head, *tail;
 	size_t n;
 	uint64_t next_serial;
+	bool close_traced; /* the current connection's end is in the trace */
 };
 
 /* A CLAIM in flight: the completion looks its entry up (it may have gone). */
@@ -121,15 +122,23 @@ static struct link_entry *entry_by_serial(const struct vs_link *link, uint64_t s
 
 /* ---- connection ---- */
 
-static void on_close(struct ipc_conn *conn, const struct avf_error *why, void *data)
+/* The connection's end, traced once whoever notices it first: the loop (on_close)
+ * or the next need finding it broken (link_reset frees it without on_close). */
+static void trace_closed(struct vs_link *link, const struct avf_error *why)
 {
-	struct vs_link *link = data;
-
-	/* Nothing is freed here (we may be inside a wait on it): the next need resets. */
+	if (link->close_traced)
+		return;
+	link->close_traced = true;
 	trace_emitf(link->p.trace, ACTOR,
 		    "virtualizationservice connection closed (%s); "
 		    "%zu CIDs kept",
-		    why->msg[0] ? why->msg : "EOF", link->n);
+		    why && why->msg[0] ? why->msg : "EOF", link->n);
+}
+
+static void on_close(struct ipc_conn *conn, const struct avf_error *why, void *data)
+{
+	/* Nothing is freed here (we may be inside a wait on it): the next need resets. */
+	trace_closed(data, why);
 }
 
 static const struct ipc_conn_ops link_conn_ops = {
@@ -141,6 +150,8 @@ static void link_reset(struct vs_link *link)
 {
 	struct link_entry *e;
 
+	if (link->conn && !ipc_conn_is_open(link->conn))
+		trace_closed(link, ipc_conn_why(link->conn));
 	link->root = ipc_proxy_unref(link->root);
 	for (e = link->head; e; e = e->next) {
 		e->ctx = ipc_proxy_unref(e->ctx);
@@ -190,6 +201,7 @@ static int link_connect(struct vs_link *link)
 		return r;
 	}
 	link->conn = conn;
+	link->close_traced = false;
 	link->epoch++;
 	trace_emitf(link->p.trace, ACTOR, "connected to virtualizationservice at %s", link->path);
 	return 0;
