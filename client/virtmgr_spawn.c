@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,13 +28,17 @@ static void describe_status(int st, char *buf, size_t len)
 }
 
 /* In the child between fork and exec: async-signal-safe calls only. */
-static void child_exec(const char *path, char *const argv[], int server_fd, int ready_fd)
+static void child_exec(const char *path, char *const argv[], int server_fd, int ready_fd,
+		       bool own_pgrp)
 {
 	sigset_t none;
 
 	/* The parent's blocked signals must not leak into virtmgr (SIGTERM must work). */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Out of the terminal's foreground group: a Ctrl-C then reaches only the client. */
+	if (own_pgrp && setpgid(0, 0) < 0)
+		_exit(127);
 	/* Exactly these two fds cross exec, at the numbers named in argv. */
 	if (fcntl(server_fd, F_SETFD, 0) < 0 || fcntl(ready_fd, F_SETFD, 0) < 0)
 		_exit(127);
@@ -76,7 +81,7 @@ int virtmgr_reap(struct virtmgr_proc *p, int timeout_ms)
 	return r < 0 ? -errno : st;
 }
 
-int virtmgr_spawn(const char *path, int ready_timeout_ms, int *ret_sock,
+int virtmgr_spawn(const char *path, int ready_timeout_ms, bool own_pgrp, int *ret_sock,
 		  struct virtmgr_proc *ret_proc)
 {
 	int sv[2], pp[2], r;
@@ -111,7 +116,7 @@ int virtmgr_spawn(const char *path, int ready_timeout_ms, int *ret_sock,
 		return r;
 	}
 	if (p.pid == 0)
-		child_exec(path, argv, sv[1], pp[1]);
+		child_exec(path, argv, sv[1], pp[1], own_pgrp);
 	close(sv[1]);
 	close(pp[1]);
 	p.pidfd = (int)syscall(SYS_pidfd_open, p.pid, 0);

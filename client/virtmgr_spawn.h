@@ -13,6 +13,7 @@
 #ifndef AVF_CLIENT_VIRTMGR_SPAWN_H
 #define AVF_CLIENT_VIRTMGR_SPAWN_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct virtmgr_proc {
@@ -21,12 +22,13 @@ struct virtmgr_proc {
 };
 
 /*
- * Fork + exec @path and wait up to @ready_timeout_ms for the ready byte. On
+ * Fork + exec @path and wait up to @ready_timeout_ms for the ready byte; with
+ * @own_pgrp the child first moves to a process group of its own. On
  * success *ret_sock is the client end (O_CLOEXEC) and *ret_proc the child.
  * Errors: -ENOENT / -EACCES (cannot execute), -ECONNREFUSED (exited before ready,
  * message with its status), -ETIMEDOUT (killed and reaped), other -errno.
  */
-int virtmgr_spawn(const char *path, int ready_timeout_ms, int *ret_sock,
+int virtmgr_spawn(const char *path, int ready_timeout_ms, bool own_pgrp, int *ret_sock,
 		  struct virtmgr_proc *ret_proc);
 
 /*

@@ -189,7 +189,7 @@ int avf_client_connect(const struct avf_client_options *opts, struct avf_client 
 		avf_err_set(r, AVF_EX_SERVICE_SPECIFIC, "epoll_ctl: %s", strerror(-r));
 		goto fail;
 	}
-	if ((r = virtmgr_spawn(path, ready_ms, &sock, &c->proc)) < 0)
+	if ((r = virtmgr_spawn(path, ready_ms, opts && opts->own_process_group, &sock, &c->proc)) < 0)
 		goto fail;
 	if ((r = ipc_conn_new(c->loop, sock, NULL, &conn_ops, c, &c->conn)) < 0) {
 		close(sock);

@@ -90,6 +90,14 @@ struct avf_client_options {
 	 * its effective set. debugListVms is unsupported there.
 	 */
 	bool early;
+	/*
+	 * Fork virtmgr into a process group of its own (setpgid), so that the signals a
+	 * terminal sends to its foreground group (Ctrl-C: SIGINT) reach only this program,
+	 * which then decides what happens to its VMs (the `vm` tool stops its VM and
+	 * reports `VM ended: Killed`). Default false: virtmgr stays in the caller's group,
+	 * as AVF's client library leaves it. The VMMs live in virtmgr's group.
+	 */
+	bool own_process_group;
 };
 
 /*
