@@ -138,6 +138,9 @@ static bool serve_client(struct holder *h)
 	}
 	if (!strcmp(req, "stop")) {
 		vm_session_stop(&h->s);
+		/* Gone from the run dir before the stopper hears of it. */
+		unlink(h->path);
+		h->path[0] = 0;
 		snprintf(line, sizeof(line), "ended %s\n",
 			 (int)h->s.reason == -1 ? "VirtualizationServiceDied"
 						: vm_death_reason_debug(h->s.reason));
@@ -314,7 +317,8 @@ static int holder_main(struct run_plan *p, int report_fd)
 		close(devnull);
 	}
 	holder_loop(&h);
-	unlink(h.path);
+	if (h.path[0])
+		unlink(h.path);
 	close(h.listen_fd);
 	vm_session_end(&h.s);
 	drain_console(&h);
