@@ -67,6 +67,17 @@ struct backend_vm {
 	const char *name;
 	const char *temp_dir; /* per-VM directory, may be NULL for in-process backends */
 	const struct vm_config *config;
+	/*
+	 * createVm's consoleOutFd, consoleInFd and osLogFd; -1: none (0 is an fd: a
+	 * zeroed struct means stdin three times, so set them). Owned by the manager
+	 * and open until spawn() of the plan prepared from this has returned; a
+	 * backend never closes them. The fake backend hands them to the VMM as AVF
+	 * does (console out: ttyS0 and hvc0; console in: hvc0's input; log: hvc2);
+	 * the simulated one ignores them.
+	 */
+	int console_out_fd;
+	int console_in_fd;
+	int log_fd;
 };
 
 struct backend_fd {

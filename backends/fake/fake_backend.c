@@ -32,11 +32,21 @@ struct fake_backend {
 	pid_t last_pid;
 };
 
+/* The manager's fds a VMM may get (backend_vm), in the order of fake_io_slots. */
+enum { IO_CONSOLE_OUT, IO_CONSOLE_IN, IO_LOG, IO__COUNT };
+
+static const char *const fake_io_slots[IO__COUNT] = {
+    [IO_CONSOLE_OUT] = FAKE_BACKEND_FD_CONSOLE_OUT,
+    [IO_CONSOLE_IN] = FAKE_BACKEND_FD_CONSOLE_IN,
+    [IO_LOG] = FAKE_BACKEND_FD_LOG,
+};
+
 /* What prepare() leaves for spawn() in plan->priv. */
 struct fake_plan {
 	uint32_t cid;
 	bool spawn_fail;
 	char *temp_dir;
+	int io[IO__COUNT]; /* the manager's fds (not owned; open until spawn returns), -1: none */
 };
 
 struct backend_child {
@@ -105,6 +115,43 @@ static int add_args(struct backend_plan *plan, ...)
 	return r;
 }
 
+/*
+ * A15's console and log --serial words (crosvm-spec §1.2 rows 15 and 17-19): <OUT>
+ * is type=file,path=/proc/self/fd/N with a console fd, else type=sink; hvc0 adds
+ * ,input=/proc/self/fd/M with a console-in fd (hvc0 is AVF's default console input
+ * device, and no config here picks ttyS0); hvc1, the ramdump, is always a sink.
+ */
+#define SERIAL_FILE(slot) "type=file,path=" PROC_FD slot
+#define SERIAL_INPUT      ",input=" PROC_FD FAKE_BACKEND_FD_CONSOLE_IN
+
+static int add_serials(const struct backend_vm *vm, struct backend_plan *plan)
+{
+	const char *out =
+	    vm->console_out_fd >= 0 ? SERIAL_FILE(FAKE_BACKEND_FD_CONSOLE_OUT) : "type=sink";
+	const char *log = vm->log_fd >= 0 ? SERIAL_FILE(FAKE_BACKEND_FD_LOG) : "type=sink";
+	const char *in = vm->console_in_fd >= 0 ? SERIAL_INPUT : "";
+	char *tty0 = NULL, *hvc0 = NULL, *hvc2 = NULL;
+	int r;
+
+	if (asprintf(&tty0, "--serial=%s,hardware=serial,num=1", out) < 0)
+		tty0 = NULL;
+	if (asprintf(&hvc0, "--serial=%s%s,hardware=virtio-console,num=1", out, in) < 0)
+		hvc0 = NULL;
+	if (asprintf(&hvc2, "--serial=%s,hardware=virtio-console,num=3", log) < 0)
+		hvc2 = NULL;
+	if (!tty0 || !hvc0 || !hvc2)
+		r = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory building argv");
+	else
+		r = add_args(plan, tty0,
+			     "--serial=type=file,path=" PROC_FD FAKE_BACKEND_FD_FAILURE
+			     ",hardware=serial,num=2",
+			     hvc0, "--serial=type=sink,hardware=virtio-console,num=2", hvc2, NULL);
+	free(tty0);
+	free(hvc0);
+	free(hvc2);
+	return r;
+}
+
 /* The crosvm command line of A15 (crosvm-spec §1.2), for the parts a VM config sets. */
 static int build_argv(const struct fake_backend *fb, const struct backend_vm *vm,
 		      struct backend_plan *plan)
@@ -128,14 +175,8 @@ static int build_argv(const struct fake_backend *fb, const struct backend_vm *vm
 		snprintf(num, sizeof(num), "%u", cfg->cpus ? cfg->cpus : 1);
 		r = add_args(plan, "--cpus", num, NULL);
 	}
-	/* No console, log or ramdump files: sinks; ttyS1 is the failure pipe. */
 	if (!r)
-		r = add_args(plan, "--serial=type=sink,hardware=serial,num=1",
-			     "--serial=type=file,path=" PROC_FD FAKE_BACKEND_FD_FAILURE
-			     ",hardware=serial,num=2",
-			     "--serial=type=sink,hardware=virtio-console,num=1",
-			     "--serial=type=sink,hardware=virtio-console,num=2",
-			     "--serial=type=sink,hardware=virtio-console,num=3", NULL);
+		r = add_serials(vm, plan);
 	if (!r && cfg->guest_script) {
 		enc = script_encode(cfg->guest_script);
 		if (!enc || asprintf(&param, "avf.fake_script=%s", enc) < 0) {
@@ -174,6 +215,9 @@ static int fake_prepare(struct backend *be, const struct backend_vm *vm, struct 
 	}
 	fp->cid = vm->cid;
 	fp->spawn_fail = script->steps[0].op == GS_SPAWN_FAIL;
+	fp->io[IO_CONSOLE_OUT] = vm->console_out_fd;
+	fp->io[IO_CONSOLE_IN] = vm->console_in_fd;
+	fp->io[IO_LOG] = vm->log_fd;
 	r = backend_plan_new(&plan);
 	if (r < 0)
 		goto out;
@@ -426,12 +470,16 @@ struct fd_slot {
 	int fd;
 };
 
-/* @w with every placeholder replaced by its fd number (never longer: 10 digits < 14 chars). */
+/* @w with every placeholder replaced by its fd number. */
 static char *subst_word(const char *w, const struct fd_slot *slots, size_t n)
 {
-	char *out = malloc(strlen(w) + 1), *o = out;
-	size_t i, len;
+	size_t i, len, size = strlen(w) + 1;
+	char *out, *o;
 
+	/* Each placeholder starts with '{' and becomes at most 11 characters ("%d"). */
+	for (const char *p = w; (p = strchr(p, '{')); p++)
+		size += 11;
+	out = o = malloc(size);
 	if (!out)
 		return NULL;
 	while (*w) {
@@ -487,11 +535,12 @@ static int fake_spawn(struct backend *be, struct backend_plan *plan,
 	struct fake_backend *fb = (struct fake_backend *)be;
 	const struct fake_plan *fp = plan->priv;
 	int fail_pipe[2] = {-1, -1}, chan[2] = {-1, -1}, status[2] = {-1, -1}, ctl = -1;
+	int io[IO__COUNT] = {-1, -1, -1};
 	struct backend_child *c = NULL;
-	struct fd_slot slots[3];
+	struct fd_slot slots[3 + IO__COUNT];
 	char **argv = NULL;
 	int *keep = NULL, err = 0, r;
-	size_t n_keep = 0;
+	size_t n_keep = 0, n_slots = 0;
 	pid_t pid = -1, parent = getpid();
 	ssize_t n;
 
@@ -504,7 +553,7 @@ static int fake_spawn(struct backend *be, struct backend_plan *plan,
 			    "fd %d would be renumbered to %d: VMM fds keep their numbers",
 			    plan->fds[i].parent_fd, plan->fds[i].child_fd);
 	c = calloc(1, sizeof(*c));
-	keep = calloc(plan->n_fds + 3, sizeof(*keep));
+	keep = calloc(plan->n_fds + 3 + IO__COUNT, sizeof(*keep));
 	if (!c || !keep || !(c->failure = calloc(1, FAKE_BACKEND_FAILURE_MAX + 1))) {
 		r = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory spawning VMM");
 		goto fail;
@@ -523,14 +572,27 @@ static int fake_spawn(struct backend *be, struct backend_plan *plan,
 	r = control_socket(fp, c, &ctl);
 	if (r < 0)
 		goto fail;
-	slots[0] = (struct fd_slot){FAKE_BACKEND_FD_FAILURE, fail_pipe[1]};
-	slots[1] = (struct fd_slot){FAKE_BACKEND_FD_GUEST, chan[1]};
-	slots[2] = (struct fd_slot){FAKE_BACKEND_FD_CONTROL, ctl};
-	for (size_t i = 0; i < 3; i++)
+	/* Our own copies of the manager's console and log fds, above 2 (the VMM's stdio
+	 * may be replaced below) and close-on-exec here; closed once the child has them. */
+	for (size_t i = 0; i < IO__COUNT; i++) {
+		if (fp->io[i] < 0)
+			continue;
+		io[i] = fcntl(fp->io[i], F_DUPFD_CLOEXEC, 3);
+		if (io[i] < 0) {
+			r = avf_err_service(-errno, "%s fd %d: %s", fake_io_slots[i], fp->io[i],
+					    strerror(errno));
+			goto fail;
+		}
+		slots[n_slots++] = (struct fd_slot){fake_io_slots[i], io[i]};
+	}
+	slots[n_slots++] = (struct fd_slot){FAKE_BACKEND_FD_FAILURE, fail_pipe[1]};
+	slots[n_slots++] = (struct fd_slot){FAKE_BACKEND_FD_GUEST, chan[1]};
+	slots[n_slots++] = (struct fd_slot){FAKE_BACKEND_FD_CONTROL, ctl};
+	for (size_t i = 0; i < n_slots; i++)
 		keep[n_keep++] = slots[i].fd;
 	for (size_t i = 0; i < plan->n_fds; i++)
 		keep[n_keep++] = plan->fds[i].parent_fd;
-	argv = subst_argv(plan, slots, 3);
+	argv = subst_argv(plan, slots, n_slots);
 	if (!argv) {
 		r = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory spawning VMM");
 		goto fail;
@@ -549,6 +611,8 @@ static int fake_spawn(struct backend *be, struct backend_plan *plan,
 	close_fd(&chan[1]);
 	close_fd(&ctl);
 	close_fd(&status[1]);
+	for (size_t i = 0; i < IO__COUNT; i++)
+		close_fd(&io[i]);
 	/* EOF: exec worked (the status pipe is close-on-exec); an int: the errno of exec. */
 	do
 		n = read(status[0], &err, sizeof(err));
@@ -614,6 +678,8 @@ fail:
 	close_fd(&status[0]);
 	close_fd(&status[1]);
 	close_fd(&ctl);
+	for (size_t i = 0; i < IO__COUNT; i++)
+		close_fd(&io[i]);
 	free_argv(argv);
 	free(keep);
 	return r;

@@ -12,6 +12,24 @@
  *   /proc/self/fd/{failure-pipe}   write end of the failure pipe (ttyS1)
  *   /proc/self/fd/{guest-channel}  child end of the guest-channel socketpair
  *   /proc/self/fd/{control-socket} listening crosvm control socket
+ *   /proc/self/fd/{console-out}    the VM's console fd (ttyS0 and hvc0, as AVF)
+ *   /proc/self/fd/{console-in}     the VM's console input (hvc0's input=)
+ *   /proc/self/fd/{log}            the VM's log fd (hvc2)
+ *
+ * The last three come from backend_vm (createVm's consoleOutFd, consoleInFd,
+ * osLogFd) and are named only when the VM has them; the serial words are A15's
+ * (crosvm-spec §1.2 rows 15-19), a missing fd making its device `type=sink`:
+ *
+ *   --serial=type=file,path=/proc/self/fd/{console-out},hardware=serial,num=1
+ *   --serial=type=file,path=/proc/self/fd/{failure-pipe},hardware=serial,num=2
+ *   --serial=type=file,path=/proc/self/fd/{console-out},input=/proc/self/fd/{console-in},
+ *            hardware=virtio-console,num=1                       (one word)
+ *   --serial=type=sink,hardware=virtio-console,num=2            (ramdump: always a sink)
+ *   --serial=type=file,path=/proc/self/fd/{log},hardware=virtio-console,num=3
+ *
+ * spawn() gives the VMM its own copies of those three fds (F_DUPFD_CLOEXEC above
+ * 2, closed in the manager once the child has them); the manager's own fds are
+ * only read at spawn and stay the manager's to close.
  *
  * The guest script travels in a kernel parameter, `--params avf.fake_script=<S>`,
  * S being the script percent-encoded (every byte outside [A-Za-z0-9._~-] as %XX),
@@ -54,9 +72,12 @@
 /* How long kill() and child_free() wait for a SIGKILLed VMM to be reaped. */
 #define FAKE_BACKEND_KILL_TIMEOUT_NS (10ull * LOOP_NSEC_PER_SEC)
 
-#define FAKE_BACKEND_FD_FAILURE "{failure-pipe}"
-#define FAKE_BACKEND_FD_GUEST   "{guest-channel}"
-#define FAKE_BACKEND_FD_CONTROL "{control-socket}"
+#define FAKE_BACKEND_FD_FAILURE     "{failure-pipe}"
+#define FAKE_BACKEND_FD_GUEST       "{guest-channel}"
+#define FAKE_BACKEND_FD_CONTROL     "{control-socket}"
+#define FAKE_BACKEND_FD_CONSOLE_OUT "{console-out}"
+#define FAKE_BACKEND_FD_CONSOLE_IN  "{console-in}"
+#define FAKE_BACKEND_FD_LOG         "{log}"
 
 struct fake_backend_opts {
 	const char *fakevmm_path; /* required; copied */

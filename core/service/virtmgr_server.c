@@ -41,7 +41,6 @@ struct vm_obj {
 	struct virtmgr_server *srv;
 	/* The client's references, as one handle reference; NULL once it holds none. */
 	struct vm_handle *h;
-	int fds[FD__COUNT]; /* console out, console in, os log; -1: none */
 };
 
 /* ---- IVirtualMachineCallback: events to the client, ONEWAY ---- */
@@ -106,20 +105,10 @@ static const struct vm_callback_ops remote_callback_ops = {
 
 /* ---- IVirtualMachine ---- */
 
-static void vm_obj_close_fds(struct vm_obj *o)
-{
-	for (int i = 0; i < FD__COUNT; i++) {
-		if (o->fds[i] >= 0)
-			close(o->fds[i]);
-		o->fds[i] = -1;
-	}
-}
-
 static void vm_obj_free(struct vm_obj *o)
 {
 	if (!o)
 		return;
-	vm_obj_close_fds(o);
 	vm_handle_unref(o->h);
 	free(o);
 }
@@ -188,11 +177,8 @@ static int vm_dispatch(struct ipc_object *obj, struct ipc_conn *conn, uint32_t m
 	case PROTO_VM_START:
 		if ((r = ipc_msg_get_end(req)) < 0)
 			return r;
-		r = vmgr_start(mgr, o->h);
-		/* AVF moves these into the VMM's spawn and keeps no copy: the client's
-		 * ends see EOF once nobody else holds them (they are not wired, see .h). */
-		vm_obj_close_fds(o);
-		return r;
+		/* The console and log fds go to the VMM; vmgr closes its copies. */
+		return vmgr_start(mgr, o->h);
 	case PROTO_VM_STOP:
 		if ((r = ipc_msg_get_end(req)) < 0)
 			return r;
@@ -210,7 +196,6 @@ static void vm_on_release(struct ipc_object *obj, struct ipc_conn *conn)
 	if (!o->h)
 		return;
 	trace_emitf(o->srv->p.trace, ACTOR, "client released vm:%u", vm_cid(vm_handle_vm(o->h)));
-	vm_obj_close_fds(o);
 	/* The last reference kills a running VM (onDied sent before this returns). */
 	o->h = vm_handle_unref(o->h);
 }
@@ -264,8 +249,15 @@ static int vs_create_vm(struct virtmgr_server *s, struct ipc_msg *req, struct ip
 		avf_err_prefix("createVm");
 	if (r < 0)
 		goto out;
-	/* May wait for virtualizationservice (see .h, Re-entrancy): nothing held but locals. */
-	r = vmgr_create_vm(s->p.mgr, &c, &h);
+	/* May wait for virtualizationservice (see .h, Re-entrancy): nothing held but locals.
+	 * The fds are vmgr's from here, whatever the result. */
+	r = vmgr_create_vm_fds(s->p.mgr, &c,
+			       &(struct vmgr_vm_fds){.console_out = fds[FD_CONSOLE_OUT],
+						     .console_in = fds[FD_CONSOLE_IN],
+						     .log = fds[FD_OS_LOG]},
+			       &h);
+	for (int i = 0; i < FD__COUNT; i++)
+		fds[i] = -1;
 	if (r < 0)
 		goto out;
 	o = calloc(1, sizeof(*o));
@@ -275,10 +267,7 @@ static int vs_create_vm(struct virtmgr_server *s, struct ipc_msg *req, struct ip
 	}
 	o->srv = s;
 	o->h = h;
-	memcpy(o->fds, fds, sizeof(fds));
 	h = NULL;
-	for (int i = 0; i < FD__COUNT; i++)
-		fds[i] = -1;
 	r = ipc_object_new(&vm_obj_ops, o, &obj);
 	if (r < 0)
 		goto out;

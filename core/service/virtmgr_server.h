@@ -28,9 +28,10 @@
  * layout of avf_proto.h (never waits, so never re-enters anything). The
  * registration (and the proxy) go with the VM record.
  *
- * Console and log fds given to CREATE_VM are kept with the VM and closed when it
- * is started (AVF hands them to the VMM at spawn and keeps no copy) or dropped:
- * the backends do not wire them to the VMM yet, so nothing is written to them.
+ * Console and log fds given to CREATE_VM go to vmgr with the config
+ * (vmgr_create_vm_fds): the backend hands them to the VMM at START, and vmgr
+ * closes its copies right after the spawn (AVF keeps none) or when the VM goes
+ * unstarted, so the client's ends see EOF once the VMM has exited.
  *
  * Re-entrancy: CREATE_VM and DEBUG_LIST_VMS may wait for virtualizationservice
  * (vs_link), running the loop; any other call, on this or another connection, may

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/avf_err.h"
 
@@ -16,6 +17,7 @@ struct vmgr_vm {
 	struct vm_config config;
 	char *temp_dir;
 	struct backend_plan *plan; /* prepared at createVm, consumed by start */
+	struct vmgr_vm_fds fds;    /* createVm's; closed after the spawn attempt */
 	struct backend_child *child;
 	struct loop_source *hangup_timer;
 	enum avf_vm_state reported; /* last state given to context->set_state */
@@ -54,6 +56,17 @@ struct vmgr *vmgr_free(struct vmgr *m)
 	return NULL;
 }
 
+static void close_fds(struct vmgr_vm_fds *fds)
+{
+	int *all[] = {&fds->console_out, &fds->console_in, &fds->log};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (*all[i] >= 0)
+			close(*all[i]);
+		*all[i] = -1;
+	}
+}
+
 static void entry_dispose(struct vm *vm, void *owner)
 {
 	struct vmgr_vm *e = owner;
@@ -63,6 +76,7 @@ static void entry_dispose(struct vm *vm, void *owner)
 	if (e->child)
 		e->child = m->p.backend->ops->child_free(e->child);
 	backend_plan_free(e->plan);
+	close_fds(&e->fds);
 	m->p.context->release(m->p.context_data, vm_cid(vm));
 	if (e->prev)
 		e->prev->next = e->next;
@@ -123,7 +137,9 @@ static void handle_last_unref(struct vm *vm, void *data)
 		entry_kill(e); /* cannot fail for a running VM but by a backend bug; nothing to tell */
 }
 
-int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret)
+/* Moves *@fds into the new VM (leaving -1s) once it has a record; the caller closes the rest. */
+static int create_vm(struct vmgr *m, const struct vm_config *config, struct vmgr_vm_fds *fds,
+		     struct vm_handle **ret)
 {
 	struct vmgr_vm *e;
 	struct vm *vm = NULL;
@@ -169,10 +185,13 @@ int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_han
 	m->tail = e;
 	m->n_vms++;
 	e->reported = vm_state(vm); /* NOT_STARTED: what a context starts with */
+	e->fds = *fds; /* closed by the record at the latest (entry_dispose) */
+	*fds = (struct vmgr_vm_fds){-1, -1, -1};
 	vm_set_owner(vm, entry_dispose, e);
 
 	bvm = (struct backend_vm){ .cid = cid, .name = config->name, .temp_dir = e->temp_dir,
-				   .config = &e->config };
+				   .config = &e->config, .console_out_fd = e->fds.console_out,
+				   .console_in_fd = e->fds.console_in, .log_fd = e->fds.log };
 	r = m->p.backend->ops->prepare(m->p.backend, &bvm, &e->plan);
 	if (r < 0)
 		goto fail;
@@ -189,6 +208,21 @@ fail:
 		    config->name ? config->name : "", avf_err_last()->msg);
 	vm_unref(vm);
 	return r;
+}
+
+int vmgr_create_vm_fds(struct vmgr *m, const struct vm_config *config,
+		       const struct vmgr_vm_fds *fds, struct vm_handle **ret)
+{
+	struct vmgr_vm_fds own = fds ? *fds : (struct vmgr_vm_fds){-1, -1, -1};
+	int r = create_vm(m, config, &own, ret);
+
+	close_fds(&own); /* still ours only if no VM record took them */
+	return r;
+}
+
+int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret)
+{
+	return vmgr_create_vm_fds(m, config, NULL, ret);
 }
 
 static void hangup_fired(struct loop_source *src, void *data)
@@ -271,6 +305,8 @@ int vmgr_start(struct vmgr *m, struct vm_handle *h)
 	}
 	r = m->p.backend->ops->spawn(m->p.backend, e->plan, &vmgr_sink, e, &e->child);
 	e->plan = backend_plan_free(e->plan);
+	/* The VMM has its own copies now (or never will): its exit is the client's EOF. */
+	close_fds(&e->fds);
 	if (r < 0) {
 		char msg[AVF_ERR_MSG_MAX];
 

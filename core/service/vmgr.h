@@ -15,7 +15,9 @@
  *   - stop() sends SIGKILL and returns after onDied was queued; dropping the last
  *     handle does the same;
  *   - the context (CID) is released when the VM record goes: dead and every
- *     handle gone.
+ *     handle gone;
+ *   - createVm's console and log fds go to the backend and are closed right
+ *     after the spawn attempt (AVF keeps no copy), or with an unstarted VM.
  */
 #ifndef AVF_CORE_SERVICE_VMGR_H
 #define AVF_CORE_SERVICE_VMGR_H
@@ -77,8 +79,24 @@ int vmgr_new(const struct vmgr_params *p, struct vmgr **ret);
 /* Every handle must have been dropped before (asserted). Accepts NULL; returns NULL. */
 struct vmgr *vmgr_free(struct vmgr *m);
 
-/* createVm: validates @config (copied), takes a context, prepares the VMM. */
+/* createVm's three nullable fds; -1: none. */
+struct vmgr_vm_fds {
+	int console_out; /* consoleOutFd: ttyS0 and hvc0 output */
+	int console_in;  /* consoleInFd: hvc0 input */
+	int log;         /* osLogFd: hvc2 */
+};
+
+/* createVm: validates @config (copied), takes a context, prepares the VMM. No fds. */
 int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret);
+/*
+ * createVm with the VM's console and log fds (@fds may be NULL: none). They are
+ * taken over whatever the result (closed before an error returns; distinct fds or
+ * -1): kept with the VM, given to the backend's prepare() and spawn(), and closed
+ * right after the spawn attempt (AVF hands them to crosvm and keeps no copy, so
+ * the client's ends see EOF when the VMM exits), or when the VM goes unstarted.
+ */
+int vmgr_create_vm_fds(struct vmgr *m, const struct vm_config *config,
+		       const struct vmgr_vm_fds *fds, struct vm_handle **ret);
 int vmgr_start(struct vmgr *m, struct vm_handle *h);
 int vmgr_stop(struct vmgr *m, struct vm_handle *h);
 

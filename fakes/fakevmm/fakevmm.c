@@ -19,18 +19,36 @@
  * Inherited fds: like crosvm, every path /proc/self/fd/N given (kernel, --bios,
  * --initrd, --disk, --rwdisk, --socket, --device-tree-overlay,
  * --protected-vm-with-firmware, --serial path=/input=, --avf-guest-channel) must
- * be an open fd without FD_CLOEXEC: otherwise EBADF, exit 1. They are checked
- * before fakevmm opens anything, so a number cannot be one of its own fds.
+ * be an open fd without FD_CLOEXEC: otherwise EBADF, exit 1 (crosvm fails then
+ * too, when it sets the device up: its "error returned from run" status). They
+ * are checked before fakevmm opens anything, so a number cannot be one of its
+ * own fds.
+ *
+ * Serial devices: at start-up, as crosvm, every `type=file` device's path is
+ * opened (a /proc/self/fd/N path: an F_DUPFD_CLOEXEC duplicate of the inherited
+ * fd; another path: append+create) and so is its `input=` (read-only);
+ * `type=stdout` is a duplicate of stdout; every other type is a sink. The guest
+ * uses ttyS1 (failure), hvc0 (console, and its input) and hvc2 (log).
  *
  * Guest script: the kernel parameter avf.fake_script=S in any --params word (the
  * last one wins), S percent-encoded (%XX; every other byte literal). Without it
  * the guest is GSCRIPT_DEFAULT. A script that does not decode or parse: exit 1.
+ *   (boot)     before the first step (unless it is spawn-fail), the console
+ *       (hvc0) gets the banner "fakevmm: booting fake guest, cid <--cid value or
+ *       'none'>" and a newline.
  *   started, ready, finished C, error C T  one request on the guest channel, then
  *       wait for the manager's reply; a refusal is printed on stderr
  *       ("fakevmm: guest: notifyPayloadStarted refused: EX_...") and the script
  *       goes on. Without a guest channel the notification is dropped (stderr).
  *   failure T  T is written to ttyS1 (--serial ...,hardware=serial,num=2) when
  *       it is a file (/proc/self/fd/N, a path, or stdout); otherwise discarded.
+ *   console T  T and a newline to the console (hvc0); log T: to the log (hvc2).
+ *       A sink discards them; a write error (EPIPE: the reader went away) makes
+ *       the device a sink from then on, said once on stderr; a reader that makes
+ *       no room for 1 s loses lines while it stays full (fakevmm_out_line).
+ *   echo-console  reads one line of hvc0's input (waiting for it in the poll
+ *       loop) and writes "console-in: LINE" to the console; at the end of input,
+ *       or without an input device, "console-in: <eof>".
  *   wait D     until now + D on CLOCK_MONOTONIC, by ppoll (libfaketime scales it).
  *   exit N     _exit(N); without --extended-status, 32 33 34 36 become 0 (crosvm).
  *   signal S   default action, unblocked, core dumps off (no core files from a
@@ -51,6 +69,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -75,6 +94,10 @@
 #define FAKEVMM_MAX_CONNS         8
 #define FAKEVMM_SCRIPT_PARAM      "avf.fake_script="
 #define PROC_FD                   "/proc/self/fd/"
+/* How long one console or log line may wait for room (see fakevmm_out_line). */
+#define FAKEVMM_OUTPUT_STALL_NS 1000000000ull
+/* Console input lines longer than this are split. */
+#define FAKEVMM_LINE_MAX 4096
 
 enum {
 	FL_VALUE = 1 << 0,  /* takes a value */
@@ -141,6 +164,16 @@ struct fakevmm_serial {
 	unsigned num;
 	char *path;  /* NULL if none */
 	char *input; /* NULL if none */
+	int out_fd;  /* where its output goes (ours, close-on-exec); -1: nowhere */
+	int in_fd;   /* its input (ours, close-on-exec); -1: none */
+};
+
+/* A device the guest writes lines to: the console (hvc0) or the log (hvc2). */
+struct fakevmm_out {
+	const char *name;
+	int fd;       /* a serial's out_fd (not owned); -1: a sink */
+	bool broken;  /* a write failed (EPIPE, ...): a sink from then on */
+	bool stalled; /* the last write found no room for FAKEVMM_OUTPUT_STALL_NS */
 };
 
 struct fakevmm {
@@ -151,8 +184,12 @@ struct fakevmm {
 	struct fakevmm_serial *serials;
 	size_t n_serials;
 	struct gscript *script;
-	int failure_fd; /* ttyS1 when it is a file; -1: sink */
-	bool failure_fd_owned;
+	int failure_fd; /* ttyS1's out_fd (not owned); -1: sink */
+	struct fakevmm_out console, log;
+	int console_in_fd; /* hvc0's in_fd (not owned); -1: none */
+	char in_buf[FAKEVMM_LINE_MAX];
+	size_t in_len;
+	bool in_eof;
 	int guest_fd;
 	int control_fd;
 	char *control_path; /* a socket file we bound ourselves */
@@ -161,7 +198,12 @@ struct fakevmm {
 	uint32_t seq;
 };
 
-static struct fakevmm fv = {.failure_fd = -1, .guest_fd = -1, .control_fd = -1};
+static struct fakevmm fv = {.failure_fd = -1,
+			    .console = {.name = "console (hvc0)", .fd = -1},
+			    .log = {.name = "log (hvc2)", .fd = -1},
+			    .console_in_fd = -1,
+			    .guest_fd = -1,
+			    .control_fd = -1};
 
 static void fakevmm_cleanup(void)
 {
@@ -174,10 +216,12 @@ static void fakevmm_cleanup(void)
 		free(fv.control_path);
 		fv.control_path = NULL;
 	}
-	if (fv.failure_fd_owned)
-		close(fv.failure_fd);
-	fv.failure_fd_owned = false;
+	fv.failure_fd = fv.console.fd = fv.log.fd = fv.console_in_fd = -1;
 	for (size_t i = 0; i < fv.n_serials; i++) {
+		if (fv.serials[i].out_fd >= 0)
+			close(fv.serials[i].out_fd);
+		if (fv.serials[i].in_fd >= 0)
+			close(fv.serials[i].in_fd);
 		free(fv.serials[i].path);
 		free(fv.serials[i].input);
 	}
@@ -292,7 +336,8 @@ static void fakevmm_parse_serial(const char *spec, struct fakevmm_serial *s)
 						 "out-timestamp",   "debugcon-port"};
 	const char *p = spec;
 
-	*s = (struct fakevmm_serial){.type = SER_SINK, .hw = HW_SERIAL, .num = 1};
+	*s = (struct fakevmm_serial){
+	    .type = SER_SINK, .hw = HW_SERIAL, .num = 1, .out_fd = -1, .in_fd = -1};
 	while (*p) {
 		const char *kv = p, *eq, *val;
 		size_t klen, vlen, i;
@@ -573,28 +618,62 @@ static void fakevmm_load_script(void)
 		fakevmm_die(FAKEVMM_EXIT_ERROR, "%s", avf_err_last()->msg);
 }
 
-static void fakevmm_setup_failure_channel(void)
+/*
+ * A serial device's file, as crosvm opens it at start-up: a /proc/self/fd/N path
+ * (checked by fakevmm_check_fds: open, not close-on-exec) is used through an
+ * F_DUPFD_CLOEXEC duplicate; another path is opened, append+create for output
+ * (mode 0666 before the umask, as Rust's OpenOptions), read-only for input.
+ */
+static int fakevmm_open_serial_file(const char *path, bool input)
 {
-	for (size_t i = 0; i < fv.n_serials; i++) {
-		const struct fakevmm_serial *s = &fv.serials[i];
+	const char *what = input ? "--serial input" : "--serial path";
+	int fd = fakevmm_proc_fd(path, strlen(path), what), dup;
 
-		if (s->hw != HW_SERIAL || s->num != 2)
-			continue;
-		if (s->type == SER_STDOUT) {
-			fv.failure_fd = STDOUT_FILENO;
-		} else if (s->type == SER_FILE) {
-			fv.failure_fd = fakevmm_proc_fd(s->path, strlen(s->path), "--serial path");
-			if (fv.failure_fd >= 0)
-				continue;
-			/* crosvm opens a file path append+create */
-			fv.failure_fd =
-			    open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-			if (fv.failure_fd < 0)
-				fakevmm_die(FAKEVMM_EXIT_ERROR, "--serial path '%s': %s", s->path,
-					    strerror(errno));
-			fv.failure_fd_owned = true;
-		}
+	if (fd >= 0) {
+		dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (dup < 0)
+			fakevmm_die(FAKEVMM_EXIT_ERROR, "%s '%s': %s", what, path, strerror(errno));
+		return dup;
 	}
+	fd = input ? open(path, O_RDONLY | O_CLOEXEC)
+		   : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		fakevmm_die(FAKEVMM_EXIT_ERROR, "%s '%s': %s", what, path, strerror(errno));
+	return fd;
+}
+
+static struct fakevmm_serial *fakevmm_serial(enum serial_hw hw, unsigned num)
+{
+	for (size_t i = 0; i < fv.n_serials; i++)
+		if (fv.serials[i].hw == hw && fv.serials[i].num == num)
+			return &fv.serials[i];
+	return NULL;
+}
+
+/* Open every serial device's files (type=file and stdout; the other types are sinks
+ * here), then pick the ones the guest uses: ttyS1, hvc0 (and its input), hvc2. */
+static void fakevmm_setup_serials(void)
+{
+	const struct fakevmm_serial *s;
+
+	for (size_t i = 0; i < fv.n_serials; i++) {
+		struct fakevmm_serial *d = &fv.serials[i];
+
+		if (d->type == SER_FILE)
+			d->out_fd = fakevmm_open_serial_file(d->path, false);
+		else if (d->type == SER_STDOUT)
+			d->out_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (d->input)
+			d->in_fd = fakevmm_open_serial_file(d->input, true);
+	}
+	if ((s = fakevmm_serial(HW_SERIAL, 2)))
+		fv.failure_fd = s->out_fd;
+	if ((s = fakevmm_serial(HW_VIRTIO_CONSOLE, 1))) {
+		fv.console.fd = s->out_fd;
+		fv.console_in_fd = s->in_fd;
+	}
+	if ((s = fakevmm_serial(HW_VIRTIO_CONSOLE, 3)))
+		fv.log.fd = s->out_fd;
 }
 
 static int fakevmm_sockopt(int fd, int opt)
@@ -728,21 +807,29 @@ static bool fakevmm_guest_readable(struct guest_channel_msg *reply)
 	return true;
 }
 
+enum fakevmm_woke { WOKE_TIMEOUT, WOKE_REPLY, WOKE_IO };
+
 /*
  * The one poll loop: serve the control socket and watch the guest channel until
  * @deadline (CLOCK_MONOTONIC ns; UINT64_MAX: forever) or, given @reply, until the
- * host's reply arrives (then true).
+ * host's reply arrives (WOKE_REPLY) or, given @io_fd >= 0, until it has any of
+ * @io_events (or an error, or a hangup: WOKE_IO).
  */
-static bool fakevmm_wait(uint64_t deadline, struct guest_channel_msg *reply)
+static enum fakevmm_woke fakevmm_wait(uint64_t deadline, struct guest_channel_msg *reply, int io_fd,
+				      short io_events)
 {
-	struct pollfd pfd[2 + FAKEVMM_MAX_CONNS];
+	struct pollfd pfd[3 + FAKEVMM_MAX_CONNS];
 	int conn_fds[FAKEVMM_MAX_CONNS];
 
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
-		nfds_t n = 0, g = (nfds_t)-1, l = (nfds_t)-1, c0;
+		nfds_t n = 0, g = (nfds_t)-1, l = (nfds_t)-1, io = (nfds_t)-1, c0;
 		uint64_t now;
 
+		if (io_fd >= 0) {
+			io = n;
+			pfd[n++] = (struct pollfd){.fd = io_fd, .events = io_events};
+		}
 		if (fv.guest_fd >= 0) {
 			g = n;
 			pfd[n++] = (struct pollfd){.fd = fv.guest_fd, .events = POLLIN};
@@ -759,7 +846,7 @@ static bool fakevmm_wait(uint64_t deadline, struct guest_channel_msg *reply)
 		if (deadline != UINT64_MAX) {
 			now = fakevmm_now();
 			if (now >= deadline)
-				return false;
+				return WOKE_TIMEOUT;
 			ts.tv_sec = (time_t)((deadline - now) / 1000000000ull);
 			ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
 			tsp = &ts;
@@ -770,7 +857,7 @@ static bool fakevmm_wait(uint64_t deadline, struct guest_channel_msg *reply)
 			fakevmm_die(FAKEVMM_EXIT_ERROR, "ppoll: %s", strerror(errno));
 		}
 		if (g != (nfds_t)-1 && pfd[g].revents && fakevmm_guest_readable(reply))
-			return true;
+			return WOKE_REPLY;
 		if (l != (nfds_t)-1 && (pfd[l].revents & POLLIN))
 			fakevmm_control_accept();
 		/* Serving may close connections and reorder fv.conns: find each by fd. */
@@ -783,6 +870,8 @@ static bool fakevmm_wait(uint64_t deadline, struct guest_channel_msg *reply)
 					break;
 				}
 		}
+		if (io != (nfds_t)-1 && pfd[io].revents)
+			return WOKE_IO;
 	}
 }
 
@@ -816,7 +905,7 @@ static void fakevmm_notify(const struct gscript_step *st)
 	}
 	if (guest_channel_send(fv.guest_fd, &req, 0) < 0)
 		fakevmm_die(FAKEVMM_EXIT_ERROR, "%s", avf_err_last()->msg);
-	fakevmm_wait(UINT64_MAX, &rep);
+	fakevmm_wait(UINT64_MAX, &rep, -1, 0);
 	if (rep.seq != req.seq)
 		fakevmm_die(FAKEVMM_EXIT_ERROR, "guest channel: reply to request %u, expected %u",
 			    rep.seq, req.seq);
@@ -841,6 +930,125 @@ static void fakevmm_write_failure(const char *text)
 			fakevmm_die(FAKEVMM_EXIT_ERROR, "failure channel: %s", strerror(errno));
 		off += (size_t)n;
 	}
+}
+
+/* Can @fd take a write now, or (@deadline: CLOCK_MONOTONIC ns) before @deadline? */
+static bool fakevmm_writable(int fd, uint64_t deadline)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+	if (deadline)
+		return fakevmm_wait(deadline, NULL, fd, POLLOUT) == WOKE_IO;
+	while (poll(&p, 1, 0) < 0)
+		if (errno != EINTR)
+			return true; /* let write() report it */
+	return p.revents != 0;
+}
+
+/*
+ * Write @prefix, @len bytes of @text and a newline to @o. The guest never dies of
+ * its console: a write error (EPIPE: the reader went away; SIGPIPE is ignored)
+ * turns the device into a sink, said once on stderr. Nor does it block forever:
+ * the fd shares its file description with the client's (its stdout, maybe), so
+ * fakevmm never sets O_NONBLOCK on it; instead each piece of at most PIPE_BUF
+ * bytes is written only once poll() says there is room, so the blocking write()
+ * does not wait, and the wait serves the control socket and the guest channel
+ * as every wait does. A reader that makes no room for FAKEVMM_OUTPUT_STALL_NS
+ * loses the rest of that line (said once on stderr); from then on lines are
+ * written only if there is room at once, else dropped, until one goes through
+ * whole. (A real guest's console would stall instead; a fake guest that stops
+ * its script for a stuck reader would hide every later step.) poll() calls a
+ * pipe writable only while a whole page of it is free, so a pipe shrunk to one
+ * page looks full as soon as it holds a byte: the default 16 pages do not.
+ */
+static void fakevmm_out_line(struct fakevmm_out *o, const char *prefix, const char *text,
+			     size_t len)
+{
+	size_t plen = strlen(prefix), total = plen + len + 1, off = 0;
+	uint64_t deadline = o->stalled ? 0 : fakevmm_now() + FAKEVMM_OUTPUT_STALL_NS;
+	char *line;
+	ssize_t n;
+
+	if (o->fd < 0 || o->broken)
+		return; /* a sink */
+	line = malloc(total);
+	if (!line)
+		fakevmm_die(FAKEVMM_EXIT_ERROR, "out of memory");
+	memcpy(line, prefix, plen);
+	memcpy(line + plen, text, len);
+	line[total - 1] = '\n';
+	while (off < total) {
+		if (!fakevmm_writable(o->fd, deadline)) {
+			if (!o->stalled)
+				fprintf(stderr,
+					"fakevmm: %s: no room for %llu ms, output dropped while "
+					"it stays full\n",
+					o->name, FAKEVMM_OUTPUT_STALL_NS / 1000000ull);
+			o->stalled = true;
+			break;
+		}
+		n = write(o->fd, line + off, total - off < PIPE_BUF ? total - off : PIPE_BUF);
+		if (n > 0) {
+			off += (size_t)n;
+		} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			fprintf(stderr, "fakevmm: %s: %s, output dropped from now on\n", o->name,
+				n == 0 ? "nothing written" : strerror(errno));
+			o->broken = true;
+			break;
+		}
+	}
+	if (off == total)
+		o->stalled = false;
+	free(line);
+}
+
+/*
+ * One line of console input (hvc0's input=) into @line, without its newline (a
+ * line longer than FAKEVMM_LINE_MAX is split); returns its length, or -1 at the
+ * end of input (or when there is no input device). Waits for it in the poll loop.
+ * The fd is never made non-blocking (it may be the client's terminal): it is read
+ * only once poll() says so, and what follows the line is kept for the next one.
+ */
+static ssize_t fakevmm_console_read_line(char *line)
+{
+	for (;;) {
+		char *nl = memchr(fv.in_buf, '\n', fv.in_len);
+		size_t n;
+		ssize_t r;
+
+		if (nl || fv.in_len == sizeof(fv.in_buf) || (fv.in_eof && fv.in_len)) {
+			n = nl ? (size_t)(nl - fv.in_buf) : fv.in_len;
+			memcpy(line, fv.in_buf, n);
+			fv.in_len -= n + (nl ? 1 : 0);
+			memmove(fv.in_buf, fv.in_buf + n + (nl ? 1 : 0), fv.in_len);
+			return (ssize_t)n;
+		}
+		if (fv.in_eof || fv.console_in_fd < 0)
+			return -1;
+		fakevmm_wait(UINT64_MAX, NULL, fv.console_in_fd, POLLIN);
+		r = read(fv.console_in_fd, fv.in_buf + fv.in_len, sizeof(fv.in_buf) - fv.in_len);
+		if (r > 0) {
+			fv.in_len += (size_t)r;
+		} else if (r == 0) {
+			fv.in_eof = true;
+		} else if (errno != EINTR && errno != EAGAIN) {
+			fprintf(stderr, "fakevmm: console input (hvc0): %s, taken as its end\n",
+				strerror(errno));
+			fv.in_eof = true;
+		}
+	}
+}
+
+/* echo-console: "console-in: LINE", or "console-in: <eof>" when no line will come. */
+static void fakevmm_echo_console(void)
+{
+	static char line[FAKEVMM_LINE_MAX];
+	ssize_t n = fakevmm_console_read_line(line);
+
+	if (n < 0)
+		fakevmm_out_line(&fv.console, "console-in: ", "<eof>", 5);
+	else
+		fakevmm_out_line(&fv.console, "console-in: ", line, (size_t)n);
 }
 
 static void __attribute__((noreturn)) fakevmm_exit_status(int status)
@@ -875,19 +1083,33 @@ static void __attribute__((noreturn)) fakevmm_raise(int sig)
 
 static void __attribute__((noreturn)) fakevmm_run(void)
 {
+	char banner[128];
+	const char *cid = fakevmm_value("--cid");
+
+	/* The guest's first console line; a VMM that cannot start boots nothing. */
+	if (fv.script->steps[0].op != GS_SPAWN_FAIL) {
+		snprintf(banner, sizeof(banner), "booting fake guest, cid %.32s",
+			 cid ? cid : "none");
+		fakevmm_out_line(&fv.console, "fakevmm: ", banner, strlen(banner));
+	}
 	for (size_t pc = 0; pc < fv.script->n; pc++) {
 		const struct gscript_step *st = &fv.script->steps[pc];
 
 		switch (st->op) {
-		case GS_WAIT: fakevmm_wait(fakevmm_now() + (uint64_t)st->value, NULL); break;
+		case GS_WAIT: fakevmm_wait(fakevmm_now() + (uint64_t)st->value, NULL, -1, 0); break;
 		case GS_STARTED:
 		case GS_READY:
 		case GS_FINISHED:
 		case GS_ERROR: fakevmm_notify(st); break;
 		case GS_FAILURE: fakevmm_write_failure(st->text); break;
+		case GS_CONSOLE:
+			fakevmm_out_line(&fv.console, "", st->text, strlen(st->text));
+			break;
+		case GS_LOG: fakevmm_out_line(&fv.log, "", st->text, strlen(st->text)); break;
+		case GS_ECHO_CONSOLE: fakevmm_echo_console(); break;
 		case GS_EXIT: fakevmm_exit_status((int)st->value);
 		case GS_SIGNAL: fakevmm_raise((int)st->value);
-		case GS_HANG: fakevmm_wait(UINT64_MAX, NULL); break;
+		case GS_HANG: fakevmm_wait(UINT64_MAX, NULL, -1, 0); break;
 		case GS_SPAWN_FAIL:
 			fakevmm_die(FAKEVMM_EXIT_ERROR, "spawn-fail: this VMM cannot start");
 		}
@@ -909,7 +1131,7 @@ int main(int argc, char **argv)
 	fakevmm_parse_args(argc, argv);
 	fakevmm_check_fds(); /* before we open anything */
 	fakevmm_load_script();
-	fakevmm_setup_failure_channel();
+	fakevmm_setup_serials();
 	fakevmm_setup_guest_channel();
 	fakevmm_setup_control_socket();
 	fakevmm_run();

@@ -18,7 +18,8 @@ static const char *const op_names[] = {
 	[GS_WAIT] = "wait",         [GS_STARTED] = "started", [GS_READY] = "ready",
 	[GS_FINISHED] = "finished", [GS_ERROR] = "error",     [GS_FAILURE] = "failure",
 	[GS_EXIT] = "exit",         [GS_SIGNAL] = "signal",   [GS_HANG] = "hang",
-	[GS_SPAWN_FAIL] = "spawn-fail",
+	[GS_SPAWN_FAIL] = "spawn-fail", [GS_CONSOLE] = "console", [GS_LOG] = "log",
+	[GS_ECHO_CONSOLE] = "echo-console",
 };
 
 static const struct {
@@ -171,8 +172,8 @@ static int parse_step(struct parser *ps, struct gscript_step *st)
 			break;
 	if (i == sizeof(op_names) / sizeof(op_names[0]))
 		return perr(ps, at,
-			    "expected a step (wait, started, ready, finished, error, failure, exit, "
-			    "signal, hang, spawn-fail), got",
+			    "expected a step (wait, started, ready, finished, error, failure, console, "
+			    "log, echo-console, exit, signal, hang, spawn-fail), got",
 			    word);
 	memset(st, 0, sizeof(*st));
 	st->op = (enum gscript_op)i;
@@ -214,9 +215,15 @@ static int parse_step(struct parser *ps, struct gscript_step *st)
 				    arg);
 		break;
 	case GS_FAILURE:
+	case GS_CONSOLE:
+	case GS_LOG:
 		skip_blank(ps);
 		if (!*ps->p || *ps->p == ';' || *ps->p == '\n')
-			return perr(ps, ps->p, "expected the failure text after 'failure'", NULL);
+			return perr(ps, ps->p,
+				    st->op == GS_FAILURE   ? "expected the failure text after 'failure'"
+				    : st->op == GS_CONSOLE ? "expected the text after 'console'"
+							   : "expected the text after 'log'",
+				    NULL);
 		st->text = rest_text(ps);
 		if (!st->text)
 			return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");

@@ -9,14 +9,20 @@
  *           | 'finished' CODE           notifyPayloadFinished(CODE)
  *           | 'error' CODE [TEXT]       notifyError(ErrorCode CODE, TEXT)
  *           | 'failure' TEXT            write TEXT to the failure channel (ttyS1)
+ *           | 'console' TEXT            write TEXT and a newline to the console (hvc0)
+ *           | 'log' TEXT                write TEXT and a newline to the log (hvc2)
+ *           | 'echo-console'            read one line from the console input (hvc0)
+ *                                       and write "console-in: LINE" to the console
  *           | 'exit' STATUS             the VMM exits with STATUS (0..255; crosvm: 0 1 32 33 36)
  *           | 'signal' SIG              the VMM dies by SIG (number or name: KILL, SEGV, ...)
  *           | 'hang'                    the guest does nothing more, forever
  *           | 'spawn-fail'              the VMM cannot be started at all (first step only)
  *
- * TEXT is the rest of the step, trimmed; surrounding double quotes are removed.
+ * TEXT is the rest of the step, trimmed; surrounding double quotes are removed
+ * (so `console ""` is an empty line); it cannot hold ';' or a newline.
  * A script must end in exit, signal, hang or spawn-fail. Errors name
  * line:column and what was expected; unknown words are errors.
+ * What each step does in a VMM: docs/guest-script.md.
  */
 #ifndef AVF_FAKES_SCRIPT_GUEST_SCRIPT_H
 #define AVF_FAKES_SCRIPT_GUEST_SCRIPT_H
@@ -35,12 +41,15 @@ enum gscript_op {
 	GS_SIGNAL,
 	GS_HANG,
 	GS_SPAWN_FAIL,
+	GS_CONSOLE,
+	GS_LOG,
+	GS_ECHO_CONSOLE,
 };
 
 struct gscript_step {
 	enum gscript_op op;
 	int64_t value; /* wait: ns; finished/error/exit: code; signal: number */
-	char *text;    /* error message, failure text; NULL otherwise */
+	char *text;    /* error message, failure, console or log text; NULL otherwise */
 };
 
 struct gscript {

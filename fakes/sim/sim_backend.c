@@ -117,6 +117,19 @@ static void sim_step(struct loop_source *src, void *data)
 		if (append_failure(c, st->text) < 0 || schedule(c, 0) < 0)
 			sim_report_exit(c, true, SIGABRT);
 		return;
+	case GS_CONSOLE:
+	case GS_LOG:
+	case GS_ECHO_CONSOLE:
+		/* No console or log device in the simulator: only the trace shows them. */
+		if (st->op == GS_ECHO_CONSOLE)
+			trace_emitf(c->be->base.trace, c->actor,
+				    "guest reads the console input (none here)");
+		else
+			trace_emitf(c->be->base.trace, c->actor, "guest writes %s \"%s\"",
+				    gscript_op_name(st->op), st->text);
+		if (schedule(c, 0) < 0)
+			sim_report_exit(c, true, SIGABRT);
+		return;
 	case GS_EXIT:
 		sim_report_exit(c, false, (int)st->value);
 		return;

@@ -527,7 +527,12 @@ static void test_prepare_golden(void **state)
 	struct backend *be;
 	struct backend_plan *plan = NULL;
 	struct vm_config c;
-	struct backend_vm vm = {.cid = 2048, .name = "golden", .config = &c};
+	struct backend_vm vm = {.cid = 2048,
+				.name = "golden",
+				.config = &c,
+				.console_out_fd = -1,
+				.console_in_fd = -1,
+				.log_fd = -1};
 
 	assert_int_equal(loop_new(LOOP_CLOCK_VIRTUAL, &l), 0);
 	assert_int_equal(
@@ -563,6 +568,98 @@ static void test_prepare_golden(void **state)
 	assert_int_equal(be->ops->prepare(be, &vm, &plan), -EINVAL);
 	assert_null(plan);
 	assert_non_null(strstr(avf_err_last()->msg, "guest script:1:10"));
+	backend_free(be);
+	loop_free(l);
+}
+
+/*
+ * The console and log fds in argv, as A15 builds them (crosvm-spec §1.2 rows 15-19,
+ * the §1.6 example): every combination of present (numbers as in §1.6: 41 out,
+ * 42 in, 43 log) and absent fds, written out by hand.
+ */
+static void test_prepare_golden_console_fds(void **state)
+{
+	static const struct {
+		int out, in, log;
+		const char *tty_s0, *hvc0, *hvc2;
+	} rows[] = {
+	    {-1, -1, -1, "--serial=type=sink,hardware=serial,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=3"},
+	    {41, -1, -1,
+	     "--serial=type=file,path=/proc/self/fd/{console-out},hardware=serial,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{console-out},hardware=virtio-console,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=3"},
+	    {-1, 42, -1, "--serial=type=sink,hardware=serial,num=1",
+	     "--serial=type=sink,input=/proc/self/fd/{console-in},hardware=virtio-console,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=3"},
+	    {-1, -1, 43, "--serial=type=sink,hardware=serial,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{log},hardware=virtio-console,num=3"},
+	    {41, 42, -1,
+	     "--serial=type=file,path=/proc/self/fd/{console-out},hardware=serial,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{console-out},input=/proc/self/fd/{console-in},"
+	     "hardware=virtio-console,num=1",
+	     "--serial=type=sink,hardware=virtio-console,num=3"},
+	    {41, -1, 43,
+	     "--serial=type=file,path=/proc/self/fd/{console-out},hardware=serial,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{console-out},hardware=virtio-console,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{log},hardware=virtio-console,num=3"},
+	    {-1, 42, 43, "--serial=type=sink,hardware=serial,num=1",
+	     "--serial=type=sink,input=/proc/self/fd/{console-in},hardware=virtio-console,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{log},hardware=virtio-console,num=3"},
+	    /* fd 0 is an fd like any other */
+	    {0, 1, 2, "--serial=type=file,path=/proc/self/fd/{console-out},hardware=serial,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{console-out},input=/proc/self/fd/{console-in},"
+	     "hardware=virtio-console,num=1",
+	     "--serial=type=file,path=/proc/self/fd/{log},hardware=virtio-console,num=3"},
+	};
+	struct loop *l;
+	struct backend *be;
+	struct vm_config c;
+
+	assert_int_equal(loop_new(LOOP_CLOCK_VIRTUAL, &l), 0);
+	assert_int_equal(
+	    fake_backend_new(l, NULL,
+			     &(struct fake_backend_opts){.fakevmm_path = "/opt/avf/fakevmm"}, &be),
+	    0);
+	vm_config_init(&c);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *const want[] = {
+		    "/opt/avf/fakevmm",
+		    "--extended-status",
+		    "--log-level",
+		    "info,disk=warn",
+		    "run",
+		    "--disable-sandbox",
+		    "--cid",
+		    "2050",
+		    "--cpus",
+		    "1",
+		    rows[i].tty_s0,
+		    "--serial=type=file,path=/proc/self/fd/{failure-pipe},hardware=serial,num=2",
+		    rows[i].hvc0,
+		    "--serial=type=sink,hardware=virtio-console,num=2", /* ramdump: a sink */
+		    rows[i].hvc2,
+		    "--socket",
+		    "/proc/self/fd/{control-socket}",
+		    "--avf-guest-channel",
+		    "/proc/self/fd/{guest-channel}",
+		    NULL,
+		};
+		struct backend_vm vm = {.cid = 2050,
+					.name = "io",
+					.config = &c,
+					.console_out_fd = rows[i].out,
+					.console_in_fd = rows[i].in,
+					.log_fd = rows[i].log};
+		struct backend_plan *plan = NULL;
+
+		/* pure: the numbers are only recorded, never used before spawn */
+		assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
+		check_argv(plan, want);
+		backend_plan_free(plan);
+	}
 	backend_free(be);
 	loop_free(l);
 }
@@ -846,19 +943,82 @@ static void test_bad_script_fails_create(void **state)
 	fx_free(fx);
 }
 
+/* What /proc/<pid>/fd/<fd> points to ("pipe:[123]", "socket:[4]"). */
+static void fd_link(pid_t pid, int fd, char *link, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, link, len - 1);
+	if (n <= 0)
+		fail_msg("%s: not open in the VMM", path);
+	link[n] = '\0';
+}
+
+/* The link of our own @fd as the VMM would show it, for comparison. */
+static void own_link(int fd, char *link, size_t len)
+{
+	fd_link(getpid(), fd, link, len);
+}
+
+/*
+ * The VMM @pid holds the @n fds named in its argv (their links into @links) and
+ * nothing else from us: any other fd above 2 must be fakevmm's own close-on-exec
+ * duplicate of one of them (crosvm works on F_DUPFD_CLOEXEC duplicates).
+ */
+static void check_vmm_fds(pid_t pid, const int *named, size_t n, char (*links)[256])
+{
+	char path[64], link[256], info[512];
+	struct dirent *de;
+	DIR *d;
+
+	for (size_t i = 0; i < n; i++)
+		fd_link(pid, named[i], links[i], sizeof(links[i]));
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name), in_named = 0, dup_of = 0;
+		unsigned long flags = 0;
+		char *fl;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || fd <= 2)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			in_named |= named[i] == fd;
+		if (in_named)
+			continue;
+		fd_link(pid, fd, link, sizeof(link));
+		for (size_t i = 0; i < n; i++)
+			dup_of |= strcmp(link, links[i]) == 0;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		f = fopen(path, "re");
+		assert_non_null(f);
+		info[fread(info, 1, sizeof(info) - 1, f)] = '\0';
+		fclose(f);
+		fl = strstr(info, "flags:");
+		assert_non_null(fl);
+		flags = strtoul(fl + 6, NULL, 8);
+		/* valgrind keeps its own fds in the VMM too */
+		if (!(dup_of && (flags & O_CLOEXEC)) && !RUNNING_ON_VALGRIND)
+			fail_msg("fd %d (%s, flags 0%lo) leaked into the VMM", fd, link, flags);
+	}
+	closedir(d);
+}
+
 /* The VMM got exactly its three fds, at the numbers its argv names. */
 static void test_spawned_argv_and_fds(void **state)
 {
 	struct fx *fx = fx_new();
 	struct seen s = {0};
 	struct vm_handle *h = create(fx, VM_CONFIG_RAW, "started; hang", &s);
-	char path[64], buf[8192], link[256], *words[64];
+	char path[64], buf[8192], links[3][256], *words[64];
 	int n_words = 0, fd_fail = -1, fd_ctl = -1, fd_guest = -1, first = -1;
 	ssize_t n;
 	pid_t pid;
 	FILE *f;
-	DIR *d;
-	struct dirent *de;
 
 	assert_int_equal(vmgr_start(fx->mgr, h), 0);
 	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
@@ -891,27 +1051,200 @@ static void test_spawned_argv_and_fds(void **state)
 	assert_int_equal(sscanf(words[first + 20], "/proc/self/fd/%d", &fd_guest), 1);
 	assert_null(strchr(words[first + 11], '{'));
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-
-		if (de->d_name[0] == '.' || fd <= 2)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
-		n = readlink(path, link, sizeof(link) - 1);
-		assert_true(n > 0);
-		link[n] = '\0';
-		if (fd == fd_fail)
-			assert_true(strncmp(link, "pipe:", 5) == 0);
-		else if (fd == fd_ctl || fd == fd_guest)
-			assert_true(strncmp(link, "socket:", 7) == 0);
-		else if (!RUNNING_ON_VALGRIND) /* valgrind keeps its own fds up high */
-			fail_msg("fd %d (%s) leaked into the VMM", fd, link);
-	}
-	closedir(d);
+	check_vmm_fds(pid, (const int[]){fd_fail, fd_ctl, fd_guest}, 3, links);
+	assert_true(strncmp(links[0], "pipe:", 5) == 0);
+	assert_true(strncmp(links[1], "socket:", 7) == 0);
+	assert_true(strncmp(links[2], "socket:", 7) == 0);
 	vm_handle_unref(h);
+	fx_free(fx);
+}
+
+/* Read @fd until @needle has arrived (or EOF, with @needle NULL), within WAIT_MS. */
+static void read_until(int fd, char *buf, size_t len, const char *needle)
+{
+	uint64_t dl = mono_ms() + WAIT_MS;
+	size_t got = strlen(buf);
+
+	while (!needle || !strstr(buf, needle)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (mono_ms() >= dl)
+			fail_msg("timed out waiting for %s; got so far:\n%s",
+				 needle ? needle : "EOF", buf);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + got, len - 1 - got);
+		assert_true(n >= 0);
+		if (n == 0) {
+			if (needle)
+				fail_msg("EOF before %s; got:\n%s", needle, buf);
+			return;
+		}
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+}
+
+/* The words of /proc/<pid>/cmdline from the fakevmm path on (valgrind's come first). */
+static int vmm_words(pid_t pid, char *buf, size_t len, char **words, int max)
+{
+	char path[64];
+	int n_words = 0, first = -1;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n && n_words < max; p += strlen(p) + 1) {
+		if (first < 0 && strcmp(p, AVF_FAKEVMM_PATH) == 0)
+			first = n_words;
+		if (first >= 0)
+			words[n_words - first] = p;
+		n_words++;
+	}
+	assert_true(first >= 0);
+	return n_words - first;
+}
+
+/*
+ * createVm's console and log fds, end to end through vmgr and a real fakevmm: the
+ * argv names them where A15 does (the console twice), the VMM holds them and
+ * nothing else of ours, the banner and the script's console and log lines arrive,
+ * console input comes back through echo-console, and both ends see EOF when the
+ * VMM is gone (vmgr kept no copy).
+ */
+static void test_console_and_log_reach_the_vmm(void **state)
+{
+	struct fx *fx = fx_new();
+	struct seen s = {0};
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	int out[2], in[2], log[2], fds0 = count_fds(), fd[6], n_words, out2 = -1;
+	char buf[8192], con[1024] = "", lg[1024] = "", want[256], links[6][256], mine[256];
+	char *words[64];
+	pid_t pid;
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
+	vm_config_init(&c);
+	c.name = "io";
+	c.guest_script = "console hello, console; log one log line; echo-console; echo-console; "
+			 "log done; exit 0";
+	/* vmgr takes the three ends we give it; we keep the other three */
+	if (vmgr_create_vm_fds(
+		fx->mgr, &c,
+		&(struct vmgr_vm_fds){.console_out = out[1], .console_in = in[0], .log = log[1]},
+		&h) < 0)
+		fail_msg("createVm: %s", avf_err_last()->msg);
+	s.fx = fx;
+	assert_int_equal(vm_register_callback(vm_handle_vm(h), &seen_ops, &s), 0);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	/* the boot banner and the first lines; then the guest waits for console input */
+	snprintf(want, sizeof(want), "fakevmm: booting fake guest, cid %u\nhello, console\n",
+		 vm_cid(vm_handle_vm(h)));
+	read_until(out[0], con, sizeof(con), want);
+	assert_string_equal(con, want);
+	read_until(log[0], lg, sizeof(lg), "one log line\n");
+
+	pid = fake_backend_last_pid(fx->be);
+	n_words = vmm_words(pid, buf, sizeof(buf), words, 64);
+	assert_int_equal(n_words, 21);
+	assert_int_equal(sscanf(words[10],
+				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,"
+				"num=1",
+				&fd[0]),
+			 1);
+	assert_int_equal(sscanf(words[11],
+				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,"
+				"num=2",
+				&fd[1]),
+			 1);
+	assert_int_equal(sscanf(words[12],
+				"--serial=type=file,path=/proc/self/fd/%d,input=/proc/self/fd/%d,"
+				"hardware=virtio-console,num=1",
+				&out2, &fd[2]),
+			 2);
+	assert_int_equal(out2, fd[0]); /* ttyS0 and hvc0 share the console fd, as in AVF */
+	assert_string_equal(words[13], "--serial=type=sink,hardware=virtio-console,num=2");
+	assert_int_equal(sscanf(words[14],
+				"--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,"
+				"num=3",
+				&fd[3]),
+			 1);
+	assert_int_equal(sscanf(words[18], "/proc/self/fd/%d", &fd[4]), 1);
+	assert_int_equal(sscanf(words[20], "/proc/self/fd/%d", &fd[5]), 1);
+	check_vmm_fds(pid, fd, 6, links);
+	/* the very pipes we made: the VMM's fds are our other ends */
+	own_link(out[0], mine, sizeof(mine));
+	assert_string_equal(links[0], mine);
+	own_link(in[1], mine, sizeof(mine));
+	assert_string_equal(links[2], mine);
+	own_link(log[0], mine, sizeof(mine));
+	assert_string_equal(links[3], mine);
+
+	/* one line in, echoed; then the end of input */
+	assert_int_equal(write(in[1], "first line\n", 11), 11);
+	close(in[1]);
+	WAIT_FOR(fx, s.died);
+	assert_string_equal(s.log, "died(SHUTDOWN);");
+	read_until(out[0], con, sizeof(con), NULL); /* EOF: nobody else holds a write end */
+	strcat(want, "console-in: first line\nconsole-in: <eof>\n");
+	assert_string_equal(con, want);
+	read_until(log[0], lg, sizeof(lg), NULL);
+	assert_string_equal(lg, "one log line\ndone\n");
+	vm_handle_unref(h);
+	close(out[0]);
+	close(log[0]);
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+}
+
+/* A VM dropped unstarted: its fds are closed with it, never given to anyone. */
+static void test_console_fds_of_unstarted_vm_closed(void **state)
+{
+	struct fx *fx = fx_new();
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	int out[2], fds0 = count_fds();
+	char buf[64] = "";
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	vm_config_init(&c);
+	assert_int_equal(
+	    vmgr_create_vm_fds(
+		fx->mgr, &c,
+		&(struct vmgr_vm_fds){.console_out = out[1], .console_in = -1, .log = -1}, &h),
+	    0);
+	vm_handle_unref(h);
+	read_until(out[0], buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "");
+	close(out[0]);
+
+	/* a createVm that fails closes them too */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = "explode";
+	assert_int_equal(
+	    vmgr_create_vm_fds(
+		fx->mgr, &c,
+		&(struct vmgr_vm_fds){.console_out = -1, .console_in = out[0], .log = out[1]}, &h),
+	    -EINVAL);
+	/* ... whether it fails after the VM record existed (above) or before it */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = NULL;
+	c.cpus = 4096;
+	assert_int_equal(
+	    vmgr_create_vm_fds(
+		fx->mgr, &c,
+		&(struct vmgr_vm_fds){.console_out = out[1], .console_in = out[0], .log = -1}, &h),
+	    -EINVAL);
+	assert_non_null(strstr(avf_err_last()->msg, "'cpus'"));
+	assert_int_equal(count_fds(), fds0);
 	fx_free(fx);
 }
 
@@ -1101,20 +1434,41 @@ static void rec_exited(void *ctx, const struct vm_exit *e)
 
 static const struct backend_sink rec_sink = {.guest = rec_guest, .exited = rec_exited};
 
-static struct backend_child *spawn_direct(struct backend *be, const char *script, struct rec *r)
+/* prepare + spawn with the console and log fds @out, @in, @log (-1: none; ours to close). */
+static int spawn_direct_try(struct backend *be, const char *script, int out, int in, int log,
+			    struct rec *r, struct backend_child **ret)
 {
 	struct vm_config c;
-	struct backend_vm vm = {.cid = 3000, .name = "direct", .config = &c};
+	struct backend_vm vm = {.cid = 3000,
+				.name = "direct",
+				.config = &c,
+				.console_out_fd = out,
+				.console_in_fd = in,
+				.log_fd = log};
 	struct backend_plan *plan = NULL;
-	struct backend_child *child = NULL;
+	int rc;
 
 	vm_config_init(&c);
 	c.guest_script = (char *)script;
 	assert_int_equal(be->ops->prepare(be, &vm, &plan), 0);
-	if (be->ops->spawn(be, plan, &rec_sink, r, &child) < 0)
-		fail_msg("spawn: %s", avf_err_last()->msg);
+	rc = be->ops->spawn(be, plan, &rec_sink, r, ret);
 	backend_plan_free(plan);
+	return rc;
+}
+
+static struct backend_child *spawn_direct_io(struct backend *be, const char *script, int out,
+					     int in, int log, struct rec *r)
+{
+	struct backend_child *child = NULL;
+
+	if (spawn_direct_try(be, script, out, in, log, r, &child) < 0)
+		fail_msg("spawn: %s", avf_err_last()->msg);
 	return child;
+}
+
+static struct backend_child *spawn_direct(struct backend *be, const char *script, struct rec *r)
+{
+	return spawn_direct_io(be, script, -1, -1, -1, r);
 }
 
 #define WAIT_LOOP(l, cond)                                                                         \
@@ -1206,6 +1560,66 @@ static void test_backend_contract(void **state)
 	loop_free(l);
 	close(log[0]);
 	close(log[1]);
+}
+
+/* spawn() gives the VMM its own copies of the console and log fds: the manager's
+ * stay open and its fd count is back to before once the child is freed. */
+static void test_backend_console_fds(void **state)
+{
+	struct loop *l;
+	struct backend *be;
+	struct backend_child *c = NULL;
+	struct rec r = {0};
+	int out[2], in[2], log[2], fds, bad;
+	char buf[256] = "";
+
+	assert_int_equal(loop_new(LOOP_CLOCK_MONOTONIC, &l), 0);
+	assert_int_equal(
+	    fake_backend_new(l, NULL, &(struct fake_backend_opts){.fakevmm_path = AVF_FAKEVMM_PATH},
+			     &be),
+	    0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
+	fds = count_fds();
+	c = spawn_direct_io(be, "console x; echo-console; log y; exit 0", out[1], in[0], log[1],
+			    &r);
+	assert_int_equal(write(in[1], "in\n", 3), 3);
+	WAIT_LOOP(l, r.exited);
+	assert_int_equal(r.exit.code, 0);
+	be->ops->child_free(c);
+	assert_int_equal(count_fds(), fds);
+	/* the manager's fds are still its own, close-on-exec as before */
+	assert_int_equal(fcntl(out[1], F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(in[0], F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(log[1], F_GETFD), FD_CLOEXEC);
+	close(out[1]);
+	close(log[1]);
+	read_until(out[0], buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "fakevmm: booting fake guest, cid 3000\nx\nconsole-in: in\n");
+	buf[0] = '\0';
+	read_until(log[0], buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "y\n");
+
+	/* an fd that is not open: spawn fails, nothing started, nothing left */
+	bad = 999; /* a number spawn's own fds cannot take (they are the lowest free) */
+	assert_int_equal(fcntl(bad, F_GETFD), -1);
+	fds = count_fds();
+	r = (struct rec){0};
+	assert_int_equal(spawn_direct_try(be, "exit 0", -1, -1, bad, &r, &c), -EBADF);
+	assert_non_null(strstr(avf_err_last()->msg, "{log} fd "));
+	assert_non_null(strstr(avf_err_last()->msg, "Bad file descriptor"));
+	assert_int_equal(fake_backend_live_children(be), 0);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(loop_source_count(l), 0);
+
+	close(out[0]);
+	close(in[0]);
+	close(in[1]);
+	close(log[0]);
+	backend_free(be);
+	loop_free(l);
 }
 
 /* ---- fakevmm's command line, run directly ---- */
@@ -1491,6 +1905,222 @@ static void play_control(void *data, pid_t pid)
 	close(fd);
 }
 
+/* Percent-encode @src as the backend does for avf.fake_script (into a static buffer). */
+static const char *script_param(const char *src)
+{
+	static char out[2048];
+	char *o = out + sprintf(out, "avf.fake_script=");
+
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++)
+		o += sprintf(
+		    o, (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? "%c" : "%%%02X", *p);
+	return out;
+}
+
+/* How many times @needle occurs in @hay. */
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The whole content of a file (small ones). */
+static void slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, len - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+struct stall_play {
+	int con, in, log; /* our ends: console read end, input write end, log read end */
+	size_t filler;
+};
+
+/* The guest gave up on the full console (it logs "stalled"): make room, send a line. */
+static void play_stalled_console(void *data, pid_t pid)
+{
+	struct stall_play *p = data;
+	char buf[256] = "", drain[4096];
+	size_t got = 0;
+
+	read_until(p->log, buf, sizeof(buf), "stalled\n");
+	while (got < p->filler) {
+		ssize_t n = read(p->con, drain,
+				 sizeof(drain) < p->filler - got ? sizeof(drain) : p->filler - got);
+
+		assert_true(n > 0);
+		assert_true(memchr(drain, '\n', (size_t)n) == NULL); /* only the filler so far */
+		got += (size_t)n;
+	}
+	assert_int_equal(write(p->in, "go\n", 3), 3);
+}
+
+/* fakevmm's console (hvc0), console input and log (hvc2), run directly. */
+static void test_fakevmm_console(void **state)
+{
+	char dir[] = "/tmp/avf-fake-con-XXXXXX", con_path[64], log_path[64], in_path[64];
+	char spec[3][160], buf[8192] = "", *filler;
+	struct stall_play play;
+	struct run_result res;
+	int cp[2], ip[2], lp[2], fd;
+	uint64_t t0;
+
+	/* real paths, as crosvm: output append+create, input read-only */
+	assert_non_null(mkdtemp(dir));
+	snprintf(con_path, sizeof(con_path), "%s/console", dir);
+	snprintf(log_path, sizeof(log_path), "%s/log", dir);
+	snprintf(in_path, sizeof(in_path), "%s/in", dir);
+	fd = open(con_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_int_equal(write(fd, "old\n", 4), 4);
+	close(fd);
+	fd = open(in_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_int_equal(write(fd, "line1\nline2", 11), 11); /* the last line has no newline */
+	close(fd);
+	snprintf(spec[0], sizeof(spec[0]),
+		 "--serial=type=file,path=%s,input=%s,hardware=virtio-console,num=1", con_path,
+		 in_path);
+	snprintf(spec[1], sizeof(spec[1]),
+		 "--serial=type=file,path=%s,hardware=virtio-console,num=3", log_path);
+	run_fakevmm((const char *[]){"run", "--cid", "77", spec[0], spec[1], "--params",
+				     script_param("console hi; echo-console; echo-console; "
+						  "echo-console; log bye; exit 0"),
+				     NULL},
+		    NULL, 0, NULL, NULL, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	slurp(con_path, buf, sizeof(buf));
+	assert_string_equal(buf, "old\nfakevmm: booting fake guest, cid 77\nhi\n"
+				 "console-in: line1\nconsole-in: line2\nconsole-in: <eof>\n");
+	slurp(log_path, buf, sizeof(buf));
+	assert_string_equal(buf, "bye\n");
+	unlink(con_path);
+	unlink(log_path);
+	unlink(in_path);
+	assert_int_equal(rmdir(dir), 0);
+
+	/* an input fd that is close-on-exec is refused like any other (crosvm: EBADF);
+	 * numbered high: under `valgrind --log-file` the VMM has the log at fds 3 and 4 */
+	assert_int_equal(pipe2(ip, O_CLOEXEC), 0);
+	fd = fcntl(ip[0], F_DUPFD_CLOEXEC, 600);
+	assert_true(fd >= 600);
+	snprintf(spec[0], sizeof(spec[0]),
+		 "--serial=type=sink,input=/proc/self/fd/%d,hardware=virtio-console,num=1", fd);
+	run_fakevmm((const char *[]){"run", spec[0], "--params", script_param("exit 0"), NULL},
+		    NULL, 0, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 1);
+	assert_non_null(strstr(res.err, "--serial input '/proc/self/fd/"));
+	assert_non_null(strstr(res.err, "Bad file descriptor"));
+	/* inherited: a sink with input reads it, and the echo goes nowhere */
+	close(ip[0]);
+	ip[0] = fd;
+	assert_int_equal(write(ip[1], "x\n", 2), 2);
+	run_fakevmm((const char *[]){"run", spec[0], "--params",
+				     script_param("echo-console; exit 4"), NULL},
+		    &ip[0], 1, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 4);
+	assert_int_equal(fcntl(ip[0], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(read(ip[0], buf, sizeof(buf)), -1); /* the line was consumed */
+	assert_int_equal(errno, EAGAIN);
+	close(ip[0]);
+	close(ip[1]);
+
+	/* no input device: echo-console sees the end of input at once */
+	assert_int_equal(pipe2(cp, O_CLOEXEC), 0);
+	snprintf(spec[0], sizeof(spec[0]),
+		 "--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,num=1", cp[1]);
+	run_fakevmm((const char *[]){"run", spec[0], "--params",
+				     script_param("echo-console; exit 0"), NULL},
+		    &cp[1], 1, NULL, NULL, &res);
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	close(cp[1]);
+	buf[0] = '\0';
+	read_until(cp[0], buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "fakevmm: booting fake guest, cid none\nconsole-in: <eof>\n");
+	close(cp[0]);
+
+	/* the reader went away (EPIPE): the guest goes on, the console is a sink from then on */
+	assert_int_equal(pipe2(cp, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(lp, O_CLOEXEC), 0);
+	close(cp[0]);
+	snprintf(spec[0], sizeof(spec[0]),
+		 "--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,num=1", cp[1]);
+	snprintf(spec[1], sizeof(spec[1]),
+		 "--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,num=3", lp[1]);
+	run_fakevmm((const char *[]){"--extended-status", "run", spec[0], spec[1], "--params",
+				     script_param("console a; console b; log after; exit 33"),
+				     NULL},
+		    (const int[]){cp[1], lp[1]}, 2, NULL, NULL, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 33);
+	assert_int_equal(count_of(res.err, "fakevmm: console (hvc0): Broken pipe, output dropped "
+					   "from now on\n"),
+			 1);
+	close(cp[1]);
+	close(lp[1]);
+	buf[0] = '\0';
+	read_until(lp[0], buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "after\n");
+	close(lp[0]);
+
+	/*
+	 * A full console whose reader does not read: the write waits 1 s (serving the
+	 * control socket and the channel meanwhile), then the line is dropped, and the
+	 * next ones go only if there is room at once; once there is, output resumes.
+	 */
+	assert_int_equal(pipe2(cp, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ip, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(lp, O_CLOEXEC), 0);
+	/* Two pages: poll() says a pipe is writable only while a whole page is free (a
+	 * write may still merge into a partly used one), so one page would make a
+	 * reader that has emptied the pipe look full after the first short line. */
+	fd = fcntl(cp[1], F_SETPIPE_SZ, 8192);
+	assert_true(fd >= 8192);
+	play = (struct stall_play){.con = cp[0], .in = ip[1], .log = lp[0], .filler = (size_t)fd};
+	filler = malloc(play.filler);
+	assert_non_null(filler);
+	memset(filler, 'x', play.filler);
+	assert_int_equal(write(cp[1], filler, play.filler), (ssize_t)play.filler); /* now full */
+	free(filler);
+	snprintf(spec[0], sizeof(spec[0]),
+		 "--serial=type=file,path=/proc/self/fd/%d,input=/proc/self/fd/%d,"
+		 "hardware=virtio-console,num=1",
+		 cp[1], ip[0]);
+	snprintf(spec[1], sizeof(spec[1]),
+		 "--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,num=3", lp[1]);
+	buf[0] = '\0';
+	t0 = mono_ms();
+	run_fakevmm(
+	    (const char *[]){"run", spec[0], spec[1], "--params",
+			     script_param("console a; log stalled; echo-console; console b; "
+					  "exit 0"),
+			     NULL},
+	    (const int[]){cp[1], ip[0], lp[1]}, 3, play_stalled_console, &play, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	assert_true(mono_ms() - t0 >= 1000); /* the banner waited its second, once */
+	assert_int_equal(count_of(res.err, "fakevmm: console (hvc0): no room for 1000 ms, output "
+					   "dropped while it stays full\n"),
+			 1);
+	close(cp[1]);
+	read_until(cp[0], buf, sizeof(buf), NULL);
+	/* the banner and "a" were dropped; the echo and "b" found room */
+	assert_string_equal(buf, "console-in: go\nb\n");
+	close(cp[0]);
+	close(ip[0]);
+	close(ip[1]);
+	close(lp[0]);
+	close(lp[1]);
+}
+
 static void test_fakevmm_channels(void **state)
 {
 	struct host_play h = {0};
@@ -1550,9 +2180,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_channel_codec),
 	    cmocka_unit_test(test_prepare_golden),
+	    cmocka_unit_test(test_prepare_golden_console_fds),
 	    cmocka_unit_test(test_fakevmm_cli),
 	    cmocka_unit_test(test_fakevmm_fd_checks),
 	    cmocka_unit_test(test_fakevmm_channels),
+	    cmocka_unit_test(test_fakevmm_console),
 	    cmocka_unit_test(test_script_outcomes),
 	    cmocka_unit_test(test_default_guest_runs_to_shutdown),
 	    cmocka_unit_test(test_guest_sees_refusal),
@@ -1566,7 +2198,10 @@ int main(void)
 	    cmocka_unit_test(test_exec_failure),
 	    cmocka_unit_test(test_bad_script_fails_create),
 	    cmocka_unit_test(test_spawned_argv_and_fds),
+	    cmocka_unit_test(test_console_and_log_reach_the_vmm),
+	    cmocka_unit_test(test_console_fds_of_unstarted_vm_closed),
 	    cmocka_unit_test(test_backend_contract),
+	    cmocka_unit_test(test_backend_console_fds),
 	    cmocka_unit_test(test_control_socket_exit),
 	    cmocka_unit_test(test_vmm_dies_with_manager),
 	    cmocka_unit_test(test_no_leaks_over_cycles),

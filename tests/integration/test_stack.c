@@ -311,6 +311,78 @@ static void full_cycle(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* Everything @fd gives until EOF, within the deadline. */
+static void read_to_eof(int fd, char *buf, size_t len)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (now_ms() > deadline)
+			fail_msg("no EOF within %d ms; got so far:\n%.*s", DEADLINE_MS, (int)got,
+				 buf);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + got, len - 1 - got);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+}
+
+/*
+ * createVm's console and log fds through the whole stack (libvmclient -> virtmgr
+ * -> fakevmm): the boot banner and the script's console lines on the console pipe,
+ * its log lines on the log pipe, a line typed on the console input echoed back;
+ * both reach EOF once the VM is dead (no process kept a copy; avf-spec 12.2).
+ */
+static void console_and_log(void **state)
+{
+	int fds = count_fds(), out[2], in[2], log[2];
+	struct avf_client *c = connect_client();
+	struct avf_vm_config cfg;
+	struct avf_vm *vm = NULL;
+	enum avf_death_reason reason;
+	char con[1024], lg[1024], want[256];
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
+	avf_vm_config_init(&cfg);
+	cfg.name = "console-test";
+	cfg.fake_script = "console hello from the guest; log a log line; echo-console; "
+			  "log done; exit 0";
+	if (avf_vm_create(c, &cfg, out[1], in[0], log[1], &vm) < 0)
+		fail_msg("create: %s", avf_last_error()->message);
+	/* the library sent duplicates: ours go, or EOF could never come */
+	close(out[1]);
+	close(in[0]);
+	close(log[1]);
+	assert_int_equal(avf_vm_start(vm), 0);
+	assert_int_equal(write(in[1], "typed on the console\n", 21), 21);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
+	assert_int_equal(reason, AVF_DEATH_SHUTDOWN);
+	read_to_eof(out[0], con, sizeof(con));
+	snprintf(want, sizeof(want),
+		 "fakevmm: booting fake guest, cid %u\nhello from the guest\n"
+		 "console-in: typed on the console\n",
+		 avf_vm_cid(vm));
+	assert_string_equal(con, want);
+	read_to_eof(log[0], lg, sizeof(lg));
+	assert_string_equal(lg, "a log line\ndone\n");
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+	close(out[0]);
+	close(in[1]);
+	close(log[0]);
+	assert_int_equal(count_fds(), fds);
+}
+
 struct outcome {
 	const char *script;
 	enum avf_vm_kind kind;
@@ -682,6 +754,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(full_cycle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(console_and_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(script_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(stop_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(two_clients, setup, teardown),

@@ -38,6 +38,36 @@ static void test_full_script(void **state)
 	gscript_free(s);
 }
 
+/* The console and log steps: text as failure's (trimmed, quotes removed), and the
+ * op names the trace and the parser's message use. */
+static void test_console_steps(void **state)
+{
+	struct gscript *s = NULL;
+
+	assert_int_equal(gscript_parse("console hello, world ;log  \"  spaced  \"\n"
+				       "echo-console;console \"\"; log a\"b\"; echo-console ; hang",
+				       &s),
+			 0);
+	assert_int_equal(s->n, 7);
+	assert_int_equal(s->steps[0].op, GS_CONSOLE);
+	assert_string_equal(s->steps[0].text, "hello, world");
+	assert_int_equal(s->steps[1].op, GS_LOG);
+	assert_string_equal(s->steps[1].text, "  spaced  ");
+	assert_int_equal(s->steps[2].op, GS_ECHO_CONSOLE);
+	assert_null(s->steps[2].text);
+	assert_int_equal(s->steps[3].op, GS_CONSOLE);
+	assert_string_equal(s->steps[3].text, ""); /* an empty line */
+	assert_int_equal(s->steps[4].op, GS_LOG);
+	assert_string_equal(s->steps[4].text, "a\"b\""); /* quotes only around the whole */
+	assert_int_equal(s->steps[5].op, GS_ECHO_CONSOLE);
+	assert_int_equal(s->steps[6].op, GS_HANG);
+	gscript_free(s);
+	assert_string_equal(gscript_op_name(GS_CONSOLE), "console");
+	assert_string_equal(gscript_op_name(GS_LOG), "log");
+	assert_string_equal(gscript_op_name(GS_ECHO_CONSOLE), "echo-console");
+	assert_string_equal(gscript_op_name(GS_SPAWN_FAIL), "spawn-fail");
+}
+
 static void test_terminals_and_units(void **state)
 {
 	static const struct {
@@ -82,6 +112,13 @@ static void test_errors_name_position(void **state)
 		{ "signal FOO", "guest script:1:8: expected a signal" },
 		{ "signal 65", "guest script:1:8: expected a signal" },
 		{ "failure ; exit 0", "guest script:1:9: expected the failure text" },
+		{ "console; exit 0", "guest script:1:8: expected the text after 'console'" },
+		{ "started; log\nexit 0", "guest script:1:13: expected the text after 'log'" },
+		{ "echo-console now; hang", "guest script:1:14: expected ';' or end of line, got 'now'" },
+		{ "echo; hang", "guest script:1:1: expected a step (wait, started, ready, finished, "
+			      "error, failure, console, log, echo-console, exit, signal, hang, "
+			      "spawn-fail), got 'echo'" },
+		{ "console x", "guest script:1:10: script must end with" },
 		{ "exit 0; started", "guest script:1:9: nothing may follow" },
 		{ "started; spawn-fail", "guest script:1:10: spawn-fail must be the only step" },
 		{ "ready now; exit 0", "guest script:1:7: expected ';' or end of line, got 'now'" },
@@ -129,6 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_script),
+		cmocka_unit_test(test_console_steps),
 		cmocka_unit_test(test_terminals_and_units),
 		cmocka_unit_test(test_errors_name_position),
 		cmocka_unit_test(test_limits),

@@ -32,10 +32,20 @@
 #define REQ_UID      1234
 #define REQ_PID      5678
 
+/* The simulator with prepare() and spawn() watched (what the backend is given). */
+struct probe {
+	struct backend base;
+	struct backend *sim;
+	struct backend_ops ops;
+	int fds[3];         /* the last prepare()'s console out, console in, log */
+	bool open_at_spawn; /* all of them still open when spawn() ran */
+};
+
 struct fx {
 	struct loop *l;
 	struct cid_alloc *cids;
 	struct backend *be;
+	struct probe *probe; /* NULL: vmgr drives the simulator directly */
 	struct local_context lc;
 	struct vmgr *mgr;
 	struct virtmgr_server *srv;
@@ -89,7 +99,54 @@ static void connect_client(struct fx *fx)
 	assert_int_equal(ipc_conn_root(fx->cli, &fx->vs), 0);
 }
 
-static struct fx *fx_new_range(uint32_t cid_min, uint32_t cid_max)
+static int probe_prepare(struct backend *be, const struct backend_vm *vm, struct backend_plan **ret)
+{
+	struct probe *p = (struct probe *)be;
+
+	p->fds[0] = vm->console_out_fd;
+	p->fds[1] = vm->console_in_fd;
+	p->fds[2] = vm->log_fd;
+	return p->sim->ops->prepare(p->sim, vm, ret);
+}
+
+static int probe_spawn(struct backend *be, struct backend_plan *plan,
+		       const struct backend_sink *sink, void *sink_ctx, struct backend_child **ret)
+{
+	struct probe *p = (struct probe *)be;
+
+	p->open_at_spawn = true;
+	for (int i = 0; i < 3; i++)
+		if (p->fds[i] >= 0 && fcntl(p->fds[i], F_GETFD) < 0)
+			p->open_at_spawn = false;
+	/* what a VMM does with them: the client reads these on its own ends */
+	if (p->fds[0] >= 0)
+		assert_int_equal(write(p->fds[0], "console\n", 8), 8);
+	if (p->fds[2] >= 0)
+		assert_int_equal(write(p->fds[2], "log\n", 4), 4);
+	return p->sim->ops->spawn(p->sim, plan, sink, sink_ctx, ret);
+}
+
+static void probe_destroy(struct backend *be)
+{
+	/* the simulator is freed by fx_free */
+}
+
+static struct probe *probe_new(struct backend *sim)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+
+	assert_non_null(p);
+	p->sim = sim;
+	p->ops = *sim->ops; /* kill and child_free: the simulator's own */
+	p->ops.prepare = probe_prepare;
+	p->ops.spawn = probe_spawn;
+	p->ops.destroy = probe_destroy;
+	p->base = (struct backend){.ops = &p->ops, .loop = sim->loop, .trace = sim->trace};
+	p->fds[0] = p->fds[1] = p->fds[2] = -1;
+	return p;
+}
+
+static struct fx *fx_new_opts(uint32_t cid_min, uint32_t cid_max, bool probe)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
 
@@ -100,13 +157,16 @@ static struct fx *fx_new_range(uint32_t cid_min, uint32_t cid_max)
 	assert_int_equal(cid_alloc_new(cid_min, cid_max, NULL, &fx->cids), 0);
 	fx->lc = (struct local_context){.cids = fx->cids, .trace = &fx->tr};
 	assert_int_equal(sim_backend_new(fx->l, &fx->tr, &fx->be), 0);
-	assert_int_equal(vmgr_new(&(struct vmgr_params){.loop = fx->l,
-							.backend = fx->be,
-							.context = &local_context_ops,
-							.context_data = &fx->lc,
-							.trace = &fx->tr},
-				  &fx->mgr),
-			 0);
+	if (probe)
+		fx->probe = probe_new(fx->be);
+	assert_int_equal(
+	    vmgr_new(&(struct vmgr_params){.loop = fx->l,
+					   .backend = probe ? &fx->probe->base : fx->be,
+					   .context = &local_context_ops,
+					   .context_data = &fx->lc,
+					   .trace = &fx->tr},
+		     &fx->mgr),
+	    0);
 	assert_int_equal(
 	    virtmgr_server_new(&(struct virtmgr_server_params){.loop = fx->l,
 							       .mgr = fx->mgr,
@@ -117,6 +177,11 @@ static struct fx *fx_new_range(uint32_t cid_min, uint32_t cid_max)
 	    0);
 	connect_client(fx);
 	return fx;
+}
+
+static struct fx *fx_new_range(uint32_t cid_min, uint32_t cid_max)
+{
+	return fx_new_opts(cid_min, cid_max, false);
 }
 
 static struct fx *fx_new(void)
@@ -137,6 +202,7 @@ static void fx_free(struct fx *fx)
 	virtmgr_server_free(fx->srv);
 	vmgr_free(fx->mgr);
 	backend_free(fx->be);
+	free(fx->probe);
 	cid_alloc_free(fx->cids);
 	assert_int_equal(loop_source_count(fx->l), 0);
 	loop_free(fx->l);
@@ -789,11 +855,31 @@ static bool at_eof(int fd)
 	return read(fd, &c, 1) == 0;
 }
 
-static void test_console_and_log_fds_held_until_start(void **state)
+/* Everything readable on @fd now, up to EOF, which must have come (no writer left). */
+static void read_all_now(int fd, char *buf, size_t len)
 {
-	struct fx *fx = fx_new();
+	size_t got = 0;
+	ssize_t n;
+
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	if (n < 0)
+		fail_msg("no EOF: someone still holds a write end (%s)", strerror(errno));
+	buf[got] = '\0';
+}
+
+/*
+ * createVm's three fds travel over the wire to vmgr, which gives them to the
+ * backend (the probe writes to them as a VMM would) and closes its copies right
+ * after the spawn; a VM never started closes them when the client drops it.
+ */
+static void test_console_and_log_fds_reach_the_backend(void **state)
+{
+	struct fx *fx = fx_new_opts(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX, true);
 	int out[2], in[2], log[2], log2[2], fds[3];
 	struct ipc_proxy *vm, *other;
+	char buf[64];
 
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
@@ -803,16 +889,24 @@ static void test_console_and_log_fds_held_until_start(void **state)
 	fds[1] = in[0];
 	fds[2] = log[1];
 	assert_int_equal(create_vm_fds(fx, VM_CONFIG_RAW, "hang", fds, &vm), 0);
+	/* virtmgr's own copies (received over the socket), not ours */
+	for (int i = 0; i < 3; i++) {
+		assert_true(fx->probe->fds[i] >= 0);
+		assert_int_not_equal(fx->probe->fds[i], fds[i]);
+	}
 	/* the client's own copies go: only virtmgr's remain */
 	close(out[1]);
 	close(in[0]);
 	close(log[1]);
 	assert_false(at_eof(out[0]));
 	assert_false(at_eof(log[0]));
-	/* start: not wired to the VMM, so they are closed (AVF keeps none after spawn) */
 	assert_int_equal(vm_call(vm, PROTO_VM_START, NULL), 0);
-	assert_true(at_eof(out[0]));
-	assert_true(at_eof(log[0]));
+	assert_true(fx->probe->open_at_spawn);
+	/* what the "VMM" wrote, then EOF: virtmgr kept no copy after the spawn */
+	read_all_now(out[0], buf, sizeof(buf));
+	assert_string_equal(buf, "console\n");
+	read_all_now(log[0], buf, sizeof(buf));
+	assert_string_equal(buf, "log\n");
 	assert_int_equal(write(in[1], "x", 1), -1);
 	assert_int_equal(errno, EPIPE);
 
@@ -820,10 +914,21 @@ static void test_console_and_log_fds_held_until_start(void **state)
 	fds[0] = fds[1] = -1;
 	fds[2] = log2[1];
 	assert_int_equal(create_vm_fds(fx, VM_CONFIG_RAW, NULL, fds, &other), 0);
+	assert_int_equal(fx->probe->fds[0], -1);
+	assert_int_equal(fx->probe->fds[1], -1);
 	close(log2[1]);
 	assert_false(at_eof(log2[0]));
 	ipc_proxy_unref(other);
 	pump(fx);
+	assert_true(at_eof(log2[0]));
+	close(log2[0]);
+
+	/* a createVm that fails closes them at once */
+	assert_int_equal(pipe2(log2, O_CLOEXEC), 0);
+	fds[2] = log2[1];
+	assert_remote(create_vm_fds(fx, VM_CONFIG_RAW, "explode", fds, &other),
+		      AVF_EX_ILLEGAL_ARGUMENT, 0, "guest script:1:1");
+	close(log2[1]);
 	assert_true(at_eof(log2[0]));
 
 	ipc_proxy_unref(vm);
@@ -831,7 +936,7 @@ static void test_console_and_log_fds_held_until_start(void **state)
 	close(in[1]);
 	close(log[0]);
 	close(log2[0]);
-	fx_free(fx);
+	fx_free(fx); /* and nothing left: fds as before the fixture */
 }
 
 int main(void)
@@ -849,7 +954,7 @@ int main(void)
 	    cmocka_unit_test(test_connect_vsock),
 	    cmocka_unit_test(test_register_after_death_is_never_called),
 	    cmocka_unit_test(test_debug_list_with_local_contexts),
-	    cmocka_unit_test(test_console_and_log_fds_held_until_start),
+	    cmocka_unit_test(test_console_and_log_fds_reach_the_backend),
 	};
 
 	/* a write to a closed pipe must be EPIPE, not death */

@@ -4,11 +4,15 @@
  * in-process. Every AVF rule of DESIGN §4 that needs no real process is pinned here.
  */
 #include "cmocka_wrap.h"
+#include "test_fds.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/avf_err.h"
 #include "cid/cid_alloc.h"
@@ -564,6 +568,224 @@ static void test_set_state_dead_before_release_when_dropped_in_on_died(void **st
 	fx_free(fx);
 }
 
+/* ---- createVm's console and log fds: what the backend gets, and when they go ---- */
+
+/* The simulator, with prepare() and spawn() watched. */
+struct probe {
+	struct backend base;
+	struct backend *sim;
+	struct backend_ops ops;
+	int prepared, spawned;
+	int fds[3];         /* what the last prepare() got: console out, console in, log */
+	bool open_at_spawn; /* every one of them still open when spawn() ran */
+};
+
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static int probe_prepare(struct backend *be, const struct backend_vm *vm, struct backend_plan **ret)
+{
+	struct probe *p = (struct probe *)be;
+
+	p->prepared++;
+	p->fds[0] = vm->console_out_fd;
+	p->fds[1] = vm->console_in_fd;
+	p->fds[2] = vm->log_fd;
+	return p->sim->ops->prepare(p->sim, vm, ret);
+}
+
+static int probe_spawn(struct backend *be, struct backend_plan *plan,
+		       const struct backend_sink *sink, void *sink_ctx, struct backend_child **ret)
+{
+	struct probe *p = (struct probe *)be;
+
+	p->spawned++;
+	p->open_at_spawn = true;
+	for (int i = 0; i < 3; i++)
+		if (p->fds[i] >= 0 && !fd_open(p->fds[i]))
+			p->open_at_spawn = false;
+	/* what a VMM would do with the console: the client must read it */
+	if (p->fds[0] >= 0)
+		assert_int_equal(write(p->fds[0], "spawned\n", 8), 8);
+	return p->sim->ops->spawn(p->sim, plan, sink, sink_ctx, ret);
+}
+
+static void probe_destroy(struct backend *be)
+{
+	/* the simulator is the fixture's (fx_free) */
+}
+
+/* The fixture's manager replaced by one over a probe of its simulator. */
+static struct probe *probe_install(struct fx *fx)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+
+	assert_non_null(p);
+	p->sim = fx->be;
+	p->ops = *fx->be->ops; /* kill and child_free: the simulator's own */
+	p->ops.prepare = probe_prepare;
+	p->ops.spawn = probe_spawn;
+	p->ops.destroy = probe_destroy;
+	p->base = (struct backend){ .ops = &p->ops, .loop = fx->loop, .trace = &fx->tr };
+	vmgr_free(fx->mgr);
+	assert_int_equal(vmgr_new(&(struct vmgr_params){ .loop = fx->loop, .backend = &p->base,
+							  .context = &local_context_ops,
+							  .context_data = &fx->lc, .trace = &fx->tr },
+				  &fx->mgr),
+			 0);
+	return p;
+}
+
+/* All @len bytes of @fd up to EOF, which must come at once (no writer left). */
+static void read_to_eof(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	if (n < 0)
+		fail_msg("no EOF: a write end is still open somewhere (%s)", strerror(errno));
+	buf[got] = '\0';
+}
+
+/* The pipe's read end is gone: a write would be EPIPE. */
+static bool no_reader(int wfd)
+{
+	struct pollfd p = { .fd = wfd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+static void test_console_fds_reach_backend_and_close_at_start(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct probe *p = probe_install(fx);
+	int out[2], in[2], log[2], fds0 = count_fds();
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	char buf[64];
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
+	vm_config_init(&c);
+	c.guest_script = "console hi; log there; echo-console; exit 0";
+	assert_int_equal(vmgr_create_vm_fds(fx->mgr, &c,
+					    &(struct vmgr_vm_fds){ .console_out = out[1],
+								   .console_in = in[0],
+								   .log = log[1] },
+					    &h),
+			 0);
+	/* prepare() got exactly our fds, which vmgr keeps until the VMM is spawned */
+	assert_int_equal(p->prepared, 1);
+	assert_int_equal(p->fds[0], out[1]);
+	assert_int_equal(p->fds[1], in[0]);
+	assert_int_equal(p->fds[2], log[1]);
+	assert_true(fd_open(out[1]) && fd_open(in[0]) && fd_open(log[1]));
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(p->spawned, 1);
+	assert_true(p->open_at_spawn);
+	/* ... and not a moment longer: AVF keeps no copy after the spawn */
+	read_to_eof(out[0], buf, sizeof(buf));
+	assert_string_equal(buf, "spawned\n");
+	read_to_eof(log[0], buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_true(no_reader(in[1]));
+	/* the simulator only traces the console steps */
+	loop_advance(fx->loop, SEC);
+	assert_non_null(strstr(fx->trace_buf, "guest writes console \"hi\""));
+	assert_non_null(strstr(fx->trace_buf, "guest writes log \"there\""));
+	assert_non_null(strstr(fx->trace_buf, "guest reads the console input (none here)"));
+	assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
+	vm_handle_unref(h);
+	close(out[0]);
+	close(in[1]);
+	close(log[0]);
+	assert_int_equal(count_fds(), fds0);
+
+	/* no fds: prepare() is told -1 for each */
+	h = create(fx, VM_CONFIG_RAW, "exit 0", NULL);
+	assert_int_equal(p->fds[0], -1);
+	assert_int_equal(p->fds[1], -1);
+	assert_int_equal(p->fds[2], -1);
+	vm_handle_unref(h);
+	fx_free(fx);
+	free(p);
+}
+
+static void test_console_fds_closed_without_a_vmm(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct probe *p = probe_install(fx);
+	int out[2], fds0 = count_fds();
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	char buf[64];
+
+	vm_config_init(&c);
+	/* the spawn fails: closed all the same */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = "spawn-fail";
+	assert_int_equal(vmgr_create_vm_fds(fx->mgr, &c,
+					    &(struct vmgr_vm_fds){ .console_out = out[1],
+								   .console_in = -1,
+								   .log = -1 },
+					    &h),
+			 0);
+	assert_int_equal(vmgr_start(fx->mgr, h), -ECHILD);
+	assert_true(p->open_at_spawn);
+	read_to_eof(out[0], buf, sizeof(buf));
+	assert_string_equal(buf, "spawned\n");
+	vm_handle_unref(h);
+	close(out[0]);
+
+	/* never started: closed when the last handle goes */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = NULL;
+	assert_int_equal(vmgr_create_vm_fds(fx->mgr, &c,
+					    &(struct vmgr_vm_fds){ .console_out = -1,
+								   .console_in = out[0],
+								   .log = -1 },
+					    &h),
+			 0);
+	assert_false(no_reader(out[1]));
+	vm_handle_unref(h);
+	assert_true(no_reader(out[1]));
+	close(out[1]);
+
+	/* createVm fails, after the VM record existed (prepare) or before (validation) */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = "explode";
+	assert_int_equal(vmgr_create_vm_fds(fx->mgr, &c,
+					    &(struct vmgr_vm_fds){ .console_out = -1,
+								   .console_in = -1,
+								   .log = out[1] },
+					    &h),
+			 -EINVAL);
+	read_to_eof(out[0], buf, sizeof(buf));
+	close(out[0]);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c.guest_script = NULL;
+	c.kind = (enum vm_config_kind)7;
+	assert_int_equal(vmgr_create_vm_fds(fx->mgr, &c,
+					    &(struct vmgr_vm_fds){ .console_out = out[1],
+								   .console_in = -1,
+								   .log = -1 },
+					    &h),
+			 -EINVAL);
+	assert_non_null(strstr(avf_err_last()->msg, "unknown kind"));
+	read_to_eof(out[0], buf, sizeof(buf));
+	close(out[0]);
+	assert_int_equal(count_fds(), fds0);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	fx_free(fx);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +804,8 @@ int main(void)
 		cmocka_unit_test(test_hundred_vms_at_once),
 		cmocka_unit_test(test_set_state_follows_every_change_once),
 		cmocka_unit_test(test_set_state_dead_before_release_when_dropped_in_on_died),
+		cmocka_unit_test(test_console_fds_reach_backend_and_close_at_start),
+		cmocka_unit_test(test_console_fds_closed_without_a_vmm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
