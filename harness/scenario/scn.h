@@ -6,15 +6,22 @@
  *
  * Grammar (words are case-sensitive; NAME is [A-Za-z_][A-Za-z0-9_-]*; a VM list is
  * NAME, NAME[A..B] (expands to NAMEA .. NAMEB), or several of those joined by ',';
- * DURATION is an integer with ns|us|ms|s|m; STRING is "..." with \" and \\ escapes):
+ * DURATION is an integer with ns|us|ms|s|m; STRING is "..." with \", \\, \n (newline) and
+ * \t (tab) escapes; WORD is a STRING or a bare word: any characters but blanks and '"'):
  *
- *   Directives (before the first step that uses a client):
+ *   Directives (before the first client or command):
  *     time xN                          run virtmgr, VMMs and virtualizationservice under
  *                                      libfaketime, N times faster (1..100000)
  *     cid-range LO-HI                  virtualizationservice's CID range
  *     timeout DURATION                 default deadline of every wait (default 10s)
  *   Actors:
  *     client NAME                      a client process (libvmclient) and its virtmgr
+ *     command NAME [stdin STRING]: WORD WORD ...
+ *                                      start a command line now (does not wait): the
+ *                                      first WORD is the program (a bare name is looked
+ *                                      up in the runner's bindir, then in PATH), cwd is
+ *                                      the .scn file's folder, stdin is STRING or
+ *                                      /dev/null, stdout and stderr go to files
  *   Client actions (NAME is a client), each optionally followed by
  *   `fails EXCEPTION ["message substring"]` (EXCEPTION: EX_ILLEGAL_STATE, ... or
  *   errno name ENOENT, EPIPE, ...):
@@ -33,6 +40,7 @@
  *     kill virtualizationservice [SIG]
  *     restart virtualizationservice    SIGTERM, wait, start again (same socket, state)
  *     advance DURATION                 let DURATION of scenario time pass
+ *     signal NAME SIG                  send SIG to command NAME's process (does not wait)
  *   Expectations (wait for their event up to the deadline; `within DURATION` at the
  *   end of any expectation overrides it, in scenario time):
  *     expect VMS state STATE           NOT_STARTED STARTING STARTED READY FINISHED DEAD
@@ -47,7 +55,13 @@
  *     expect list [from NAME]: VM STATE, ...   debugListVms rows (as a set); `none`
  *     expect virtmgr of NAME exited
  *     expect trace ACTOR STRING        a trace line of ACTOR (client NAME, virtmgr NAME,
- *                                      virtualizationservice, vmm VM) containing STRING
+ *                                      virtualizationservice, vmm VM, command NAME)
+ *                                      containing STRING
+ *     expect NAME exited CODE          command NAME exited with status CODE (0..255)
+ *     expect NAME killed SIG           command NAME was killed by signal SIG
+ *     expect NAME stdout|stderr STRING a complete line of that output contains STRING
+ *     expect NAME stdout|stderr exactly STRING
+ *                                      the command exited and the whole output is STRING
  *     expect no leaks                  (last step) everything released: see docs
  *
  * Parser decisions (added with scn_parse.c; docs/scenarios.md has the details):
@@ -56,6 +70,14 @@
  *     name may be created later). The parser does not check which client holds a VM.
  *     A VM may not be called cid, cids, list, virtmgr, trace, no, none or from; a
  *     client not virtmgr, vmm or virtualizationservice.
+ *   - Clients and commands share one namespace (a name is one or the other), and a
+ *     command's name is no VM's (`expect NAME` reads a command's expectation when NAME
+ *     is a command). A command is started once; it may not be called cid, cids, list,
+ *     virtmgr, vmm, virtualizationservice, trace or no. Directives come before the
+ *     first client or command.
+ *   - A command line has at least one WORD; a bare word ends at a blank, and a quoted
+ *     one must be followed by a blank or the end (`a"b"` is an error, not shell
+ *     concatenation). '#' outside quotes starts a comment, as everywhere.
  *   - `expect VMS callbacks CB: none`: `none` replaces the event list; CB must have been
  *     registered (on any VM) on an earlier line.
  *   - create's options come in the grammar's order, `[app] [guest STRING]`; PATH is a
@@ -81,7 +103,8 @@ enum scn_kind {
 	SCN_CID_RANGE, /* lo, hi */
 	SCN_TIMEOUT,   /* ns */
 	/* actors */
-	SCN_CLIENT, /* client */
+	SCN_CLIENT,  /* client */
+	SCN_COMMAND, /* cmd, argv, argc, input */
 	/* client actions: client, vms (create also config, app, guest) */
 	SCN_CREATE,
 	SCN_START,
@@ -97,6 +120,7 @@ enum scn_kind {
 	SCN_KILL_VS,      /* sig */
 	SCN_RESTART_VS,
 	SCN_ADVANCE, /* ns */
+	SCN_SIGNAL,  /* cmd, sig */
 	/* expectations */
 	SCN_EXPECT_STATE,     /* vms, state */
 	SCN_EXPECT_DIED,      /* vms, reason */
@@ -106,6 +130,9 @@ enum scn_kind {
 	SCN_EXPECT_LIST,      /* client (NULL: any live client), rows */
 	SCN_EXPECT_VIRTMGR_EXITED, /* client */
 	SCN_EXPECT_TRACE,     /* actor, text */
+	SCN_EXPECT_EXITED,    /* cmd, number (exit status 0..255) */
+	SCN_EXPECT_KILLED,    /* cmd, sig */
+	SCN_EXPECT_OUTPUT,    /* cmd, stream, exact, text */
 	SCN_EXPECT_NO_LEAKS,
 };
 
@@ -158,7 +185,7 @@ struct scn_step {
 	char *config;           /* create: config path as written */
 	bool app;               /* create: app VM */
 	char *guest;            /* create: guest script or NULL */
-	int sig;                /* kill: signal number */
+	int sig;                /* kill, signal, expect killed: signal number */
 	uint64_t ns;            /* advance, timeout */
 	uint64_t within_ns;     /* expectations: 0 = default deadline */
 	uint32_t rate;          /* time */
@@ -166,16 +193,22 @@ struct scn_step {
 	enum avf_vm_state state;
 	enum avf_death_reason reason;
 	enum scn_cid_rel cid_rel;
-	uint32_t number;        /* cid is N */
+	uint32_t number;        /* cid is N; expect exited: the status */
 	struct scn_cb_event *events; /* callbacks */
 	size_t n_events;        /* 0 with kind CALLBACKS means `none` */
 	struct scn_list_row *rows;  /* expect list (its VMs are here, not in vms) */
 	size_t n_rows;          /* 0 means `none` */
 	char *actor;            /* trace actor, normalised: "client NAME", "virtmgr NAME",
-				   "virtualizationservice", "vmm VM" (NAME also in client,
-				   VM also in vms[0]) */
+				   "virtualizationservice", "vmm VM", "command NAME" (NAME
+				   also in client or cmd, VM also in vms[0]) */
 	char *text;             /* trace substring */
 	struct scn_fail fail;
+	char *cmd;              /* command name: command, signal, its expectations, trace */
+	char **argv;            /* command: its words (argv[0] the program), argc >= 1 */
+	size_t argc;
+	char *input;            /* command: its stdin, NULL for /dev/null */
+	int stream;             /* expect output: 1 stdout, 2 stderr */
+	bool exact;             /* expect output: the whole output, once it exited */
 };
 
 struct scn {
@@ -191,7 +224,8 @@ struct scn {
  * "PATH:LINE:COL: expected ..., found '...'" (column 1-based). Also checked here,
  * with the same message shape: a client used before `client NAME`, a VM used
  * before it is created (ref names count), duplicate client or VM names, ranges
- * with A > B or more than 10000 names, directives after the first client, and
+ * with A > B or more than 10000 names, a name both a client and a command or both a
+ * command and a VM, directives after the first client or command, and
  * `expect no leaks` anywhere but last.
  * @err_msg may be NULL; *err_msg is NULL on success. On -ENOMEM it is
  * "PATH: out of memory" or NULL. The message is also recorded with avf_err_set().

@@ -187,12 +187,18 @@ static const char *const vm_keywords[] = { "cid",   "cids", "list", "virtmgr",
 					   "trace", "no",   "none", "from" };
 /* Words a client may not be called: `kill` takes them as its target. */
 static const char *const client_keywords[] = { "virtmgr", "vmm", "virtualizationservice" };
+/* Words a command may not be called: `kill` (clients and commands share names) and
+ * `expect` (a command's expectations start with its name) take them as their own. */
+static const char *const command_keywords[] = { "cid", "cids", "list", "virtmgr", "vmm",
+						"virtualizationservice", "trace", "no" };
+#define COMMAND_KEYWORDS "cid, cids, list, virtmgr, vmm, virtualizationservice, trace, no"
 
 static const char *const kind_names[] = {
 	[SCN_TIME] = "time",
 	[SCN_CID_RANGE] = "cid-range",
 	[SCN_TIMEOUT] = "timeout",
 	[SCN_CLIENT] = "client",
+	[SCN_COMMAND] = "command",
 	[SCN_CREATE] = "create",
 	[SCN_START] = "start",
 	[SCN_STOP] = "stop",
@@ -206,6 +212,7 @@ static const char *const kind_names[] = {
 	[SCN_KILL_VS] = "kill virtualizationservice",
 	[SCN_RESTART_VS] = "restart virtualizationservice",
 	[SCN_ADVANCE] = "advance",
+	[SCN_SIGNAL] = "signal",
 	[SCN_EXPECT_STATE] = "expect state",
 	[SCN_EXPECT_DIED] = "expect died",
 	[SCN_EXPECT_CALLBACKS] = "expect callbacks",
@@ -214,6 +221,9 @@ static const char *const kind_names[] = {
 	[SCN_EXPECT_LIST] = "expect list",
 	[SCN_EXPECT_VIRTMGR_EXITED] = "expect virtmgr exited",
 	[SCN_EXPECT_TRACE] = "expect trace",
+	[SCN_EXPECT_EXITED] = "expect exited",
+	[SCN_EXPECT_KILLED] = "expect killed",
+	[SCN_EXPECT_OUTPUT] = "expect output",
 	[SCN_EXPECT_NO_LEAKS] = "expect no leaks",
 };
 
@@ -233,11 +243,12 @@ struct parser {
 	const char *p;              /* cursor in buf */
 	int err;                    /* first error; the parse stops there */
 	char *msg;
-	struct nameset clients, vms, cbs;
+	struct nameset clients, vms, cbs, cmds;
 	struct nameset tmp;         /* names already in the current step's list */
 	size_t names;               /* VM names expanded so far */
-	size_t vms_cap, events_cap, rows_cap; /* of the step being parsed */
-	unsigned first_client;      /* line of the first `client`, 0: none yet */
+	size_t vms_cap, events_cap, rows_cap, argv_cap; /* of the step being parsed */
+	unsigned first_client;      /* line of the first `client` or `command`, 0: none yet */
+	bool first_is_command;      /* ... and which of the two it was */
 	unsigned no_leaks;          /* line of `expect no leaks`, 0: none */
 	unsigned directive[3];      /* line of time, cid-range, timeout */
 };
@@ -438,7 +449,7 @@ static bool parse_uint(const char *w, size_t n, uint64_t max, uint64_t *ret)
 	return true;
 }
 
-/* A quoted string at the cursor, \" and \\ unescaped. */
+/* A quoted string at the cursor, \" \\ \n \t unescaped. */
 static int take_string(struct parser *ps, const char *what, char **ret)
 {
 	const char *q;
@@ -459,14 +470,16 @@ static int take_string(struct parser *ps, const char *what, char **ret)
 		if (*q == '\\') {
 			char found[8];
 
-			if (q[1] != '"' && q[1] != '\\') {
+			if (!q[1] || !strchr("\"\\nt", q[1])) {
 				if (q[1])
 					snprintf(found, sizeof(found), "'\\%c'", q[1]);
 				free(out);
 				return perr(ps, q, q[1] ? found : "end of line",
-					    "one of \\\", \\\\ (escapes in a string)");
+					    "one of \\\", \\\\, \\n, \\t (escapes in a string)");
 			}
 			q++;
+			*o++ = *q == 'n' ? '\n' : *q == 't' ? '\t' : *q;
+			continue;
 		}
 		*o++ = *q;
 	}
@@ -613,6 +626,9 @@ static int check_vm(struct parser *ps, const char *at, const char *name, enum vm
 	if (use == VM_NEW && old)
 		return perr(ps, at, NULL, "a new VM name ('%s' was created on line %u)", name,
 			    old->line);
+	if (use == VM_NEW && (old = ns_find(&ps->cmds, name)))
+		return perr(ps, at, NULL, "a new VM name ('%s' is a command, started on line %u)",
+			    name, old->line);
 	if (use != VM_EXISTING) {
 		if (ns_find(&ps->tmp, name))
 			return perr(ps, at, NULL, "a VM not already in this list ('%s' is)", name);
@@ -843,6 +859,9 @@ static int parse_client_action(struct parser *ps, struct scn_step *st)
 		if (ns_find(&ps->vms, st->name2))
 			return perr(ps, at, NULL, "a new VM name ('%s' was created on line %u)",
 				    st->name2, ns_find(&ps->vms, st->name2)->line);
+		if (ns_find(&ps->cmds, st->name2))
+			return perr(ps, at, NULL, "a new VM name ('%s' is a command, started on line %u)",
+				    st->name2, ns_find(&ps->cmds, st->name2)->line);
 		return end_action(ps, st, "");
 	}
 	if (word_is(w, n, "register")) {
@@ -893,6 +912,9 @@ static int parse_kill(struct parser *ps, struct scn_step *st)
 		ps->p += n;
 		st->kind = SCN_KILL_VS;
 	} else {
+		if (is_name(w, n) && ns_find_n(&ps->cmds, w, n))
+			return perr(ps, w, NULL, "a client ('%.*s' is a command: `signal %.*s SIG`)",
+				    (int)n, w, (int)n, w);
 		if (!is_name(w, n) || !ns_find_n(&ps->clients, w, n))
 			return perr(ps, w, NULL, "one of virtmgr, vmm, virtualizationservice, a "
 						 "client declared earlier");
@@ -1126,8 +1148,14 @@ static int parse_trace(struct parser *ps, struct scn_step *st)
 			return r;
 	} else if (word_is(w, n, "virtualizationservice")) {
 		ps->p += n;
+	} else if (word_is(w, n, "command")) {
+		ps->p += n;
+		r = take_declared(ps, &ps->cmds, "a command started earlier", &st->cmd);
+		if (r < 0)
+			return r;
+		name = st->cmd;
 	} else {
-		return perr(ps, w, NULL, "one of client, virtmgr, virtualizationservice, vmm");
+		return perr(ps, w, NULL, "one of client, virtmgr, virtualizationservice, vmm, command");
 	}
 	if (asprintf(&st->actor, "%.*s%s%s", (int)n, w, name ? " " : "", name ? name : "") < 0) {
 		st->actor = NULL;
@@ -1135,6 +1163,47 @@ static int parse_trace(struct parser *ps, struct scn_step *st)
 	}
 	r = take_string(ps, "a quoted string", &st->text);
 	return r < 0 ? r : end_expect(ps, st, "");
+}
+
+/* After `expect NAME` (a command): exited CODE | killed SIG | (stdout|stderr) [exactly] STRING. */
+static int parse_expect_command(struct parser *ps, struct scn_step *st)
+{
+	size_t n;
+	const char *w;
+	uint64_t v;
+	int r = take_declared(ps, &ps->cmds, "a command started earlier", &st->cmd);
+
+	if (r < 0)
+		return r;
+	w = peek(ps, &n);
+	if (word_is(w, n, "exited")) {
+		ps->p += n;
+		st->kind = SCN_EXPECT_EXITED;
+		w = peek(ps, &n);
+		if (!parse_uint(w, n, 255, &v))
+			return perr(ps, w, NULL, "an exit status 0..255");
+		st->number = (uint32_t)v;
+		ps->p += n;
+	} else if (word_is(w, n, "killed")) {
+		ps->p += n;
+		st->kind = SCN_EXPECT_KILLED;
+		w = peek(ps, &n);
+		if (!signal_of(w, n, &st->sig))
+			return perr(ps, w, NULL, SIGNAL_EXPECTED);
+		ps->p += n;
+	} else if (word_is(w, n, "stdout") || word_is(w, n, "stderr")) {
+		ps->p += n;
+		st->kind = SCN_EXPECT_OUTPUT;
+		st->stream = word_is(w, n, "stdout") ? 1 : 2;
+		st->exact = accept(ps, "exactly");
+		r = take_string(ps, st->exact ? "a quoted string" : "one of exactly, a quoted string",
+				&st->text);
+		if (r < 0)
+			return r;
+	} else {
+		return perr(ps, w, NULL, "one of exited, killed, stdout, stderr");
+	}
+	return end_expect(ps, st, "");
 }
 
 static int parse_expect(struct parser *ps, struct scn_step *st)
@@ -1222,10 +1291,14 @@ static int parse_expect(struct parser *ps, struct scn_step *st)
 		return r < 0 ? r : end_expect(ps, st, "");
 	}
 
+	/* No VM has a command's name, so a command's name starts its expectations. */
+	if (is_name(w, n) && w[n] != '[' && ns_find_n(&ps->cmds, w, n))
+		return parse_expect_command(ps, st);
 	/* A plain word that names no VM is more likely a misspelt keyword: say both. */
 	if (!is_name(w, n) || (w[n] != '[' && !ns_find_n(&ps->vms, w, n)))
 		return perr(ps, w, NULL,
-			    "one of cid, cids, list, virtmgr, trace, no, a VM created earlier");
+			    "one of cid, cids, list, virtmgr, trace, no, a VM created earlier, "
+			    "a command started earlier");
 	r = take_vms(ps, VM_EXISTING, st);
 	if (r < 0)
 		return r;
@@ -1269,8 +1342,8 @@ static int parse_directive(struct parser *ps, struct scn_step *st, const char *a
 
 	if (ps->first_client)
 		return perr(ps, at, NULL,
-			    "directives (time, cid-range, timeout) before the first client (line %u)",
-			    ps->first_client);
+			    "directives (time, cid-range, timeout) before the first %s (line %u)",
+			    ps->first_is_command ? "command" : "client", ps->first_client);
 	if (ps->directive[d])
 		return perr(ps, at, NULL, "one %s directive (line %u has it)", names[d],
 			    ps->directive[d]);
@@ -1305,6 +1378,84 @@ static int parse_directive(struct parser *ps, struct scn_step *st, const char *a
 	return expect_eol(ps);
 }
 
+/* One word of a command line: a STRING, or a bare word (up to a blank; no '"' in it). */
+static int take_word(struct parser *ps, struct scn_step *st)
+{
+	const char *w;
+	size_t n = 0;
+	char *word, **v;
+	int r;
+
+	skip_blank(ps);
+	w = ps->p;
+	if (*w == '"') {
+		r = take_string(ps, "a quoted string", &word);
+		if (r < 0)
+			return r;
+	} else {
+		while (w[n] && !is_blank(w[n]) && w[n] != '"')
+			n++;
+		if (!(word = strndup(w, n)))
+			return nomem(ps);
+		ps->p += n;
+	}
+	if (st->argc == ps->argv_cap) {
+		size_t c = ps->argv_cap ? ps->argv_cap * 2 : 4;
+
+		if (!(v = reallocarray(st->argv, c, sizeof(*v)))) {
+			free(word);
+			return nomem(ps);
+		}
+		st->argv = v;
+		ps->argv_cap = c;
+	}
+	st->argv[st->argc++] = word;
+	/* `a"b"` is one word in a shell; here it would be a surprise: say so */
+	if (*ps->p && !is_blank(*ps->p))
+		return perr(ps, ps->p, NULL, "a blank between words");
+	return 0;
+}
+
+/* After `command`: NAME [stdin STRING] ':' WORD {WORD}. */
+static int parse_command(struct parser *ps, struct scn_step *st)
+{
+	const struct nslot *old;
+	const char *at;
+	int r;
+
+	st->kind = SCN_COMMAND;
+	r = take_name(ps, "a command name", &st->cmd, &at);
+	if (r < 0)
+		return r;
+	if (in_list(command_keywords, N_OF(command_keywords), at, strlen(st->cmd)))
+		return perr(ps, at, NULL, "a command name other than " COMMAND_KEYWORDS);
+	if ((old = ns_find(&ps->cmds, st->cmd)))
+		return perr(ps, at, NULL, "a new command name ('%s' was started on line %u)",
+			    st->cmd, old->line);
+	if ((old = ns_find(&ps->clients, st->cmd)))
+		return perr(ps, at, NULL,
+			    "a new command name ('%s' is a client, declared on line %u)", st->cmd,
+			    old->line);
+	if ((old = ns_find(&ps->vms, st->cmd)))
+		return perr(ps, at, NULL, "a new command name ('%s' is a VM, created on line %u)",
+			    st->cmd, old->line);
+	if (accept(ps, "stdin")) {
+		r = take_string(ps, "a quoted string", &st->input);
+		if (r < 0)
+			return r;
+	}
+	skip_blank(ps);
+	if (*ps->p != ':')
+		return perr(ps, ps->p, NULL, st->input ? "':'" : "one of stdin, ':'");
+	ps->p++;
+	if (at_eol(ps))
+		return perr(ps, ps->p, NULL, "a command line (the program and its arguments)");
+	while (!at_eol(ps))
+		if ((r = take_word(ps, st)) < 0)
+			return r;
+	return 0;
+}
+
 static int parse_step(struct parser *ps, struct scn_step *st)
 {
 	size_t n;
@@ -1334,6 +1485,27 @@ static int parse_step(struct parser *ps, struct scn_step *st)
 		if (old)
 			return perr(ps, at, NULL, "a new client name ('%s' was declared on line %u)",
 				    st->client, old->line);
+		old = ns_find(&ps->cmds, st->client);
+		if (old)
+			return perr(ps, at, NULL,
+				    "a new client name ('%s' is a command, started on line %u)",
+				    st->client, old->line);
+		return expect_eol(ps);
+	}
+	if (word_is(w, n, "command")) {
+		ps->p += n;
+		return parse_command(ps, st);
+	}
+	if (word_is(w, n, "signal")) {
+		ps->p += n;
+		st->kind = SCN_SIGNAL;
+		r = take_declared(ps, &ps->cmds, "a command started earlier", &st->cmd);
+		if (r < 0)
+			return r;
+		w = peek(ps, &n);
+		if (!signal_of(w, n, &st->sig))
+			return perr(ps, w, NULL, SIGNAL_EXPECTED);
+		ps->p += n;
 		return expect_eol(ps);
 	}
 	if (word_is(w, n, "kill")) {
@@ -1360,7 +1532,8 @@ static int parse_step(struct parser *ps, struct scn_step *st)
 		return parse_expect(ps, st);
 	}
 	return perr(ps, w, NULL,
-		    "one of time, cid-range, timeout, client, kill, restart, advance, expect, NAME:");
+		    "one of time, cid-range, timeout, client, command, kill, signal, restart, "
+		    "advance, expect, NAME:");
 }
 
 static void step_clear(struct scn_step *st)
@@ -1383,6 +1556,11 @@ static void step_clear(struct scn_step *st)
 	free(st->actor);
 	free(st->text);
 	free(st->fail.substring);
+	free(st->cmd);
+	for (size_t i = 0; i < st->argc; i++)
+		free(st->argv[i]);
+	free(st->argv);
+	free(st->input);
 	*st = (struct scn_step){0};
 }
 
@@ -1417,9 +1595,15 @@ static int commit(struct parser *ps, struct scn_step *st, const char *src)
 		ps->directive[c->kind == SCN_TIME ? 0 : c->kind == SCN_CID_RANGE ? 1 : 2] = c->line;
 		break;
 	case SCN_CLIENT:
-		if (!ps->first_client)
+	case SCN_COMMAND:
+		if (!ps->first_client) {
 			ps->first_client = c->line;
-		r = ns_add(&ps->clients, c->client, c->line);
+			ps->first_is_command = c->kind == SCN_COMMAND;
+		}
+		if (c->kind == SCN_CLIENT)
+			r = ns_add(&ps->clients, c->client, c->line);
+		else
+			r = ns_add(&ps->cmds, c->cmd, c->line);
 		break;
 	/* an action expected to fail declares nothing: its name may be used again */
 	case SCN_CREATE:
@@ -1513,7 +1697,7 @@ static int do_line(struct parser *ps, const char *line, size_t len)
 	if (ps->scn->n >= SCN_STEPS_MAX)
 		return perr(ps, left, NULL, "at most %d steps", SCN_STEPS_MAX);
 	ps->p = left;
-	ps->vms_cap = ps->events_cap = ps->rows_cap = 0;
+	ps->vms_cap = ps->events_cap = ps->rows_cap = ps->argv_cap = 0;
 	ns_reset(&ps->tmp);
 	st.line = ps->line;
 	r = parse_step(ps, &st);
@@ -1595,6 +1779,7 @@ out:
 		ns_free(&ps->clients);
 		ns_free(&ps->vms);
 		ns_free(&ps->cbs);
+		ns_free(&ps->cmds);
 		ns_free(&ps->tmp);
 		free(ps);
 	}

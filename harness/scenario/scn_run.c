@@ -17,6 +17,7 @@
 #include "base/avf_err.h"
 #include "config/vm_config.h"
 #include "config/vm_config_json.h"
+#include "scn_run_command.h"
 #include "scn_world.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -641,6 +642,19 @@ static int expect_trace(struct run *r, const struct scn_step *st)
 	return 0;
 }
 
+/* ---- commands (scn_run_command.c) ---- */
+
+static int command_step(struct run *r, const struct scn_step *st)
+{
+	char *msg = NULL;
+
+	if (scn_run_command_step(&r->w, r->s->path, st, deadline_ms(r, st), &msg) == 0)
+		return 0;
+	fail(r, "%s", msg ? msg : "out of memory");
+	free(msg);
+	return -1;
+}
+
 static int pred_never(struct world *w, void *data)
 {
 	(void)w;
@@ -671,6 +685,9 @@ static int run_step(struct run *r, const struct scn_step *st)
 		if (world_add_client(&r->w, st->client, (int)r->timeout_ms) < 0)
 			return fail(r, "client %s: %s", st->client, last_msg());
 		return 0;
+	case SCN_COMMAND:
+	case SCN_SIGNAL:
+		return command_step(r, st);
 	case SCN_CREATE:
 		return do_create(r, st);
 	case SCN_START:
@@ -755,6 +772,10 @@ static int run_step(struct run *r, const struct scn_step *st)
 		return 0;
 	case SCN_EXPECT_TRACE:
 		return expect_trace(r, st);
+	case SCN_EXPECT_EXITED:
+	case SCN_EXPECT_KILLED:
+	case SCN_EXPECT_OUTPUT:
+		return command_step(r, st);
 	case SCN_EXPECT_NO_LEAKS:
 		r->finished = true;
 		if (world_finish(&r->w, true, (int)r->timeout_ms) < 0)
@@ -831,8 +852,9 @@ int scn_run(const struct scn *s, const struct scn_run_opts *o, struct scn_result
 		if (r.fail) {
 			res->line = st->line;
 			res->step = strdup(st->src);
+			/* one trace line: the details (a command's output, say) are in the report */
 			if (!r.finished)
-				world_trace(&r.w, "FAIL %s", r.fail);
+				world_trace(&r.w, "FAIL %.*s", (int)strcspn(r.fail, "\n"), r.fail);
 		}
 		res->steps_run++;
 	}

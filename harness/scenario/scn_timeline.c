@@ -33,7 +33,8 @@
 static const char *const kind_class[] = {
     [SCN_ACTOR_SCENARIO] = "k-scenario", [SCN_ACTOR_CLIENT] = "k-client",
     [SCN_ACTOR_VIRTMGR] = "k-virtmgr",   [SCN_ACTOR_VS] = "k-vs",
-    [SCN_ACTOR_VMM] = "k-vmm",           [SCN_ACTOR_UNKNOWN] = "k-unknown",
+    [SCN_ACTOR_VMM] = "k-vmm",           [SCN_ACTOR_COMMAND] = "k-command",
+    [SCN_ACTOR_UNKNOWN] = "k-unknown",
 };
 
 static const char *const kind_name[] = {
@@ -42,6 +43,7 @@ static const char *const kind_name[] = {
     [SCN_ACTOR_VIRTMGR] = "virtmgr",
     [SCN_ACTOR_VS] = "virtualizationservice",
     [SCN_ACTOR_VMM] = "VMM",
+    [SCN_ACTOR_COMMAND] = "command line",
     [SCN_ACTOR_UNKNOWN] = "unknown process",
 };
 
@@ -75,6 +77,7 @@ static const char css[] =
     ".k-virtmgr{fill:#1a7f37;stroke:#1a7f37;background:#1a7f37}\n"
     ".k-vs{fill:#bc4c00;stroke:#bc4c00;background:#bc4c00}\n"
     ".k-vmm{fill:#8250df;stroke:#8250df;background:#8250df}\n"
+    ".k-command{fill:#0a7b83;stroke:#0a7b83;background:#0a7b83}\n"
     ".k-unknown{fill:#8c959f;stroke:#8c959f;background:#8c959f}\n"
     ".lane-head text{fill:#fff;stroke:none;font-family:system-ui,sans-serif;font-size:11.5px;"
     "font-weight:600;text-anchor:middle}\n"

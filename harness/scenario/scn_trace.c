@@ -111,7 +111,7 @@ enum scn_actor_kind scn_actor_kind_of(const char *label)
 	} words[] = {
 	    {"scenario", SCN_ACTOR_SCENARIO}, {"client", SCN_ACTOR_CLIENT},
 	    {"virtmgr", SCN_ACTOR_VIRTMGR},   {"virtualizationservice", SCN_ACTOR_VS},
-	    {"vmm", SCN_ACTOR_VMM},
+	    {"vmm", SCN_ACTOR_VMM},           {"command", SCN_ACTOR_COMMAND},
 	};
 
 	if (!label)

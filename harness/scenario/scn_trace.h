@@ -18,7 +18,8 @@
  * lines (kept as records, flagged meta) that name the processes:
  *   @run <dir>                  the run's temp directory (absolute, not "/")
  *   @actor <pid> <label...>     pid belongs to label ("scenario", "client NAME",
- *                               "virtmgr NAME", "virtualizationservice", "vmm VM")
+ *                               "virtmgr NAME", "virtualizationservice", "vmm VM",
+ *                               "command NAME")
  *   @cid <VM> <cid>             the scenario's VM named VM got CID cid
  * A line of the form "vmm:<cid> VMM started (pid <p>)" (or "vm:<cid> ..."; the CID
  * either as the actor word, or as the first word of the text of a virtmgr line)
@@ -69,7 +70,8 @@ enum scn_actor_kind {
 	SCN_ACTOR_VIRTMGR,
 	SCN_ACTOR_VS,
 	SCN_ACTOR_VMM,
-	SCN_ACTOR_UNKNOWN,
+	SCN_ACTOR_COMMAND,
+	SCN_ACTOR_UNKNOWN, /* last */
 };
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -145,10 +147,12 @@ struct scn_trace_lanes {
 /*
  * Lanes in the normal-form order: every label in the order of its first @actor line
  * (labels of kind vmm excepted); then the vmm labels in the order of their VM's first
- * @cid line (VMs never given a CID last, by name); then one "? <actor>" lane per
- * actor word of unlabelled well-formed records, by actor word (strcmp); then
- * "? (malformed lines)" if there are malformed records. Labels with no records have
- * lanes too. -ENOMEM with a message.
+ * @cid line (VMs never given a CID last, by name); then one lane per actor word and
+ * pid of unlabelled well-formed records (processes no @actor names, such as those a
+ * command starts): "? <actor>" for the first pid (in file order of its first record
+ * with that actor word), "? <actor> #2", "#3", ... for the next ones, sorted by actor
+ * word (strcmp), then number; then "? (malformed lines)" if there are malformed
+ * records. Labels with no records have lanes too. -ENOMEM with a message.
  */
 int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret);
 void scn_trace_lanes_clear(struct scn_trace_lanes *l);

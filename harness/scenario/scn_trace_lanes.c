@@ -2,7 +2,9 @@
 /*
  * scn_trace_lanes: the per-actor grouping of a trace, in the one order the normal form
  * and the timeline share (scn_trace.h: scn_trace_lanes). The order depends only on
- * what the runner declared and on the actor words, never on how the processes raced.
+ * what the runner declared and on the actor words, never on how the processes raced;
+ * processes no one named are numbered in the order they first wrote, which the
+ * scenario fixes by starting them one after the other.
  */
 #include "scn_trace_int.h"
 
@@ -29,14 +31,42 @@ static int cmp_vmm(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* An actor word and one pid writing under it without a label: one lane. */
+struct unl {
+	const char *actor;
+	int pid;
+	size_t ord; /* 1, 2, ...: the order of the pids' first lines under this actor */
+	size_t lane;
+};
+
+struct unl_set {
+	struct unl *v;
+	size_t n;
+};
+
+static uint64_t unl_hash(const char *actor, int pid)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return scn_hash_str(actor) ^ scn_hash_u64((uint64_t)(unsigned)pid);
+}
+
+static bool unl_eq(const void *owner, size_t val, const void *key)
+{
+	const struct unl *u = &((const struct unl_set *)owner)->v[val], *k = key;
+
+	return u->pid == k->pid && !strcmp(u->actor, k->actor);
 }
 
 static bool actor_eq(const void *owner, size_t val, const void *key)
 {
-	return !strcmp(((const char *const *)owner)[val], key);
+	return !strcmp(((const struct unl_set *)owner)->v[val].actor, key);
+}
+
+static int cmp_unl(const void *a, const void *b)
+{
+	const struct unl *x = *(const struct unl *const *)a, *y = *(const struct unl *const *)b;
+	int c = strcmp(x->actor, y->actor);
+
+	return c ? c : (x->ord > y->ord) - (x->ord < y->ord);
 }
 
 static int add_lane(struct scn_trace_lanes *l, const char *name, const char *label,
@@ -57,18 +87,20 @@ int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret)
 {
 	struct scn_trace_lanes l = {0};
 	struct vmm_key *vmms = NULL;
-	const char **actors = NULL; /* distinct actor words of unlabelled records */
-	struct scn_map actor_map = {0};
-	size_t *lane_of_label = NULL, n_vmms = 0, n_actors = 0, first_actor_lane;
+	struct unl_set u = {0};
+	struct unl **sorted = NULL;
+	struct scn_map unl_map = {0}, last_of_actor = {0};
+	size_t *lane_of_label = NULL, n_vmms = 0;
 	bool malformed = false;
 	int r = -ENOMEM;
 
 	vmms = calloc(t->n_labels + 1, sizeof(*vmms));
 	lane_of_label = calloc(t->n_labels + 1, sizeof(*lane_of_label));
-	actors = calloc(t->n + 1, sizeof(*actors));
+	u.v = calloc(t->n + 1, sizeof(*u.v));
+	sorted = calloc(t->n + 1, sizeof(*sorted));
 	l.of_rec = calloc(t->n + 1, sizeof(*l.of_rec));
 	l.v = calloc(t->n_labels + t->n + 2, sizeof(*l.v));
-	if (!vmms || !lane_of_label || !actors || !l.of_rec || !l.v)
+	if (!vmms || !lane_of_label || !u.v || !sorted || !l.of_rec || !l.v)
 		goto out;
 	l.n_rec = t->n;
 
@@ -94,9 +126,15 @@ int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret)
 			goto out;
 	}
 
+	/* Unlabelled lines (a process a command started, say): one lane per actor word and
+	 * pid, numbered per actor word in the order of the pids' first lines. That order
+	 * is the order the processes started in whenever the scenario starts them one
+	 * after the other; pids never show. */
 	for (size_t s = 0; s < t->n; s++) {
 		const struct scn_trace_rec *rec = scn_rec(t, s);
-		uint64_t h;
+		struct unl key = {rec->actor, rec->pid, 0, 0};
+		uint64_t h, ha;
+		size_t last;
 
 		if (rec->malformed) {
 			malformed = true;
@@ -104,31 +142,42 @@ int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret)
 		}
 		if (rec->label || rec->meta)
 			continue;
-		h = scn_hash_str(rec->actor);
-		if (scn_map_get(&actor_map, h, actor_eq, actors, rec->actor) != SIZE_MAX)
+		h = unl_hash(rec->actor, rec->pid);
+		if (scn_map_get(&unl_map, h, unl_eq, &u, &key) != SIZE_MAX)
 			continue;
-		if (scn_map_add(&actor_map, h, n_actors) < 0)
+		ha = scn_hash_str(rec->actor);
+		last = scn_map_get(&last_of_actor, ha, actor_eq, &u, rec->actor);
+		key.ord = last == SIZE_MAX ? 1 : u.v[last].ord + 1;
+		u.v[u.n] = key;
+		if (scn_map_add(&unl_map, h, u.n) < 0)
 			goto out;
-		actors[n_actors++] = rec->actor;
+		if (last == SIZE_MAX) {
+			if (scn_map_add(&last_of_actor, ha, u.n) < 0)
+				goto out;
+		} else {
+			scn_map_set(&last_of_actor, ha, actor_eq, &u, rec->actor, u.n);
+		}
+		u.n++;
 	}
-	qsort(actors, n_actors, sizeof(*actors), cmp_str);
-	scn_map_clear(&actor_map);
-	first_actor_lane = l.n;
-	for (size_t i = 0; i < n_actors; i++) {
-		size_t len = strlen(actors[i]) + 3;
+	for (size_t i = 0; i < u.n; i++)
+		sorted[i] = &u.v[i];
+	qsort(sorted, u.n, sizeof(*sorted), cmp_unl);
+	for (size_t i = 0; i < u.n; i++) {
+		size_t len = strlen(sorted[i]->actor) + 32;
 		char *name = malloc(len);
 
 		if (!name)
 			goto out;
-		snprintf(name, len, "? %s", actors[i]);
+		if (sorted[i]->ord == 1)
+			snprintf(name, len, "? %s", sorted[i]->actor);
+		else
+			snprintf(name, len, "? %s #%zu", sorted[i]->actor, sorted[i]->ord);
+		sorted[i]->lane = l.n;
 		r = add_lane(&l, name, NULL, SCN_ACTOR_UNKNOWN);
 		free(name);
 		if (r < 0)
 			goto out;
 		r = -ENOMEM;
-		/* the map now gives the sorted position */
-		if (scn_map_add(&actor_map, scn_hash_str(actors[i]), i) < 0)
-			goto out;
 	}
 	if (malformed && add_lane(&l, MALFORMED_LANE, NULL, SCN_ACTOR_UNKNOWN) < 0)
 		goto out;
@@ -145,9 +194,13 @@ int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret)
 			lane = l.n - 1;
 		else if (rec->label)
 			lane = lane_of_label[scn_trace_label_index(t, rec->label)];
-		else
-			lane = first_actor_lane + scn_map_get(&actor_map, scn_hash_str(rec->actor),
-							      actor_eq, actors, rec->actor);
+		else {
+			struct unl key = {rec->actor, rec->pid, 0, 0};
+
+			lane = u.v[scn_map_get(&unl_map, unl_hash(rec->actor, rec->pid), unl_eq, &u,
+					       &key)]
+				   .lane;
+		}
 		l.of_rec[s] = lane;
 		l.v[lane].n_records++;
 	}
@@ -155,8 +208,10 @@ int scn_trace_lanes(const struct scn_trace *t, struct scn_trace_lanes *ret)
 	l = (struct scn_trace_lanes){0};
 	r = 0;
 out:
-	scn_map_clear(&actor_map);
-	free(actors);
+	scn_map_clear(&unl_map);
+	scn_map_clear(&last_of_actor);
+	free(u.v);
+	free(sorted);
 	free(vmms);
 	free(lane_of_label);
 	scn_trace_lanes_clear(&l);

@@ -118,6 +118,9 @@ static void reap_all(struct world *w)
 			w->vs_pidfd = -1;
 			continue;
 		}
+		/* a command's exit is traced by the step that waits for it (scn_command.h) */
+		if (world_command_reaped(w, pid, st))
+			continue;
 		for (size_t i = 0; i < w->n_clients; i++)
 			if (w->clients[i].ag.pid == pid) {
 				world_trace(w, "client %s (pid %d) exited: %s", w->clients[i].name,
@@ -340,6 +343,10 @@ int world_start(struct world *w, const struct world_opts *o)
 
 	memset(w, 0, sizeof(*w));
 	w->o = *o;
+	/* Children get paths into it; a command does not start in our directory. */
+	if (!realpath(o->bindir, w->bindir))
+		snprintf(w->bindir, sizeof(w->bindir), "%s", o->bindir);
+	w->o.bindir = w->bindir;
 	w->ino_fd = w->sig_fd = w->vs_pidfd = -1;
 	w->runner_fds_baseline = count_fds(getpid());
 	/* Orphans of the run come back to us, so "nothing left running" is checkable. */
@@ -370,9 +377,9 @@ int world_start(struct world *w, const struct world_opts *o)
 	snprintf(path, sizeof(path), "%s/vs.sock", w->dir);
 	setenv("AVF_VS_SOCKET", path, 1);
 	setenv("AVF_BACKEND", "fake", 1);
-	snprintf(path, sizeof(path), "%s/fakevmm", o->bindir);
+	snprintf(path, sizeof(path), "%s/fakevmm", w->o.bindir);
 	setenv("AVF_FAKEVMM", path, 1);
-	snprintf(path, sizeof(path), "%s/virtmgr", o->bindir);
+	snprintf(path, sizeof(path), "%s/virtmgr", w->o.bindir);
 	setenv("AVF_VIRTMGR", path, 1);
 	setenv(TRACE_FILE_ENV, o->trace_path, 1);
 	if (o->rate > 1) {
@@ -392,6 +399,10 @@ int world_start(struct world *w, const struct world_opts *o)
 		setenv("ASAN_OPTIONS", opts, 1);
 		w->set_asan = true;
 	}
+	/* The `vm` tool's detached VMs keep their control sockets here (AVF_VM_RUNDIR). */
+	snprintf(path, sizeof(path), "%s/vm-run", w->dir);
+	if (mkdir(path, 0700) < 0)
+		return avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC, "%s: %s", path, strerror(errno));
 	world_trace(w, "@run %s", w->dir);
 	world_trace(w, "@actor %d scenario", (int)getpid());
 	return start_vs(w);
@@ -487,6 +498,15 @@ static int leak(int *first, int err, const char *fmt, ...)
 	return *first;
 }
 
+/* The leak avf_err already describes. */
+static void leak_last(int *first, int err)
+{
+	char msg[AVF_ERR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", avf_err_last()->msg);
+	leak(first, err, "%s", msg);
+}
+
 static void describe_pid(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
@@ -512,6 +532,9 @@ int world_finish(struct world *w, bool check, int timeout_ms)
 
 	if (w->sig_fd < 0 && !w->tv)
 		return 0; /* never started */
+	/* 0. A command still running is the scenario's mistake: it is killed. */
+	if ((r = world_commands_finish(w, timeout_ms)) < 0)
+		leak_last(&first, r);
 	/* 1. Every client leaves the way a program does: drop, disconnect, exit. */
 	for (size_t i = 0; i < w->n_clients; i++) {
 		struct world_client *c = &w->clients[i];
@@ -532,14 +555,25 @@ int world_finish(struct world *w, bool check, int timeout_ms)
 	if (world_wait(w, timeout_ms, pred_all_exited, NULL) < 0) {
 		for (size_t i = 0; i < w->n_seen; i++)
 			if (w->seen[i] != w->vs.pid && !world_pid_exited(w->seen[i])) {
+				const struct world_command *c = world_command_orphan_of(w, w->seen[i]);
 				char cmd[256];
 				describe_pid(w->seen[i], cmd, sizeof(cmd));
-				leak(&first, -EBUSY, "process %d (%s) still running after its client left",
-				     (int)w->seen[i], cmd);
+				if (c)
+					leak(&first, -EBUSY,
+					     "process %d (%s), left by command %s, still running",
+					     (int)w->seen[i], cmd, c->name);
+				else
+					leak(&first, -EBUSY,
+					     "process %d (%s) still running after its client left",
+					     (int)w->seen[i], cmd);
 				kill(w->seen[i], SIGKILL);
 			}
 		world_wait(w, timeout_ms, pred_all_exited, NULL);
 	}
+	/* ... and nothing no one named (a command's processes' children), nor what the
+	 * `vm` tool keeps for detached VMs. */
+	if ((r = world_commands_check_left(w, timeout_ms)) < 0)
+		leak_last(&first, r);
 	/* 3. The service released everything, closed every connection, and its fds,
 	 * CIDs and temp dirs are back where they started. */
 	if (w->vs.pid > 0) {
@@ -586,6 +620,7 @@ int world_finish(struct world *w, bool check, int timeout_ms)
 	for (size_t i = 0; i < w->n_clients; i++)
 		free(w->clients[i].name);
 	free(w->clients);
+	world_commands_free(w);
 	free(w->seen);
 	w->clients = NULL;
 	w->seen = NULL;

@@ -4,15 +4,16 @@
  *
  * A world owns a run directory, a private virtualizationservice (vs.sock and
  * state/ in the run dir), one agent process per client (each with its own
- * virtmgr), and the shared trace file every one of them appends to. The runner
- * is a child subreaper, so processes orphaned by a kill (a virtmgr whose client
+ * virtmgr), the command lines the scenario runs (scn_command.h; their vm-run/ dir
+ * in the run dir), and the shared trace file every one of them appends to. The
+ * runner is a child subreaper, so processes orphaned by a kill (a virtmgr whose client
  * died, VMMs whose virtmgr died) come back to it and are reaped here: at the end
  * nothing may be left running.
  *
  * Waiting. world_wait() re-evaluates a predicate whenever something happens —
- * the trace file grew (inotify), a child exited (signalfd SIGCHLD), a watched
- * process exited (pidfd) — until it holds or the deadline passes. Nothing here
- * sleeps to "let things settle".
+ * the trace file or a command's output grew (inotify), a child exited (signalfd
+ * SIGCHLD), a watched process exited (pidfd) — until it holds or the deadline
+ * passes. Nothing here sleeps to "let things settle".
  */
 #ifndef AVF_HARNESS_SCENARIO_SCN_WORLD_H
 #define AVF_HARNESS_SCENARIO_SCN_WORLD_H
@@ -24,6 +25,7 @@
 #include <sys/types.h>
 
 #include "scn_agent.h"
+#include "scn_command.h"
 #include "scn_trace.h"
 #include "vs_process.h"
 
@@ -44,7 +46,8 @@ struct world_client {
 };
 
 struct world {
-	struct world_opts o;
+	struct world_opts o;        /* o.bindir points at bindir */
+	char bindir[4096];          /* absolute: commands run in another directory */
 	char dir[256];
 	struct trace_file *tf;      /* the runner's own lines (actor "scenario") */
 	const struct trace *tr;
@@ -58,6 +61,8 @@ struct world {
 	bool vs_exited;
 	struct world_client *clients;
 	size_t n_clients;
+	struct world_command *commands; /* scn_command.h */
+	size_t n_commands;
 	pid_t *seen;                /* every pid of the run, for the leak check */
 	size_t n_seen;
 	int runner_fds_baseline;
@@ -91,13 +96,14 @@ bool world_pid_exited(pid_t pid);
 void world_note_pid(struct world *w, pid_t pid);
 
 /*
- * The end of every run: every client exits, then everything must be released
- * and gone: no process of the run left, no CID granted, no connection open at
- * virtualizationservice, no temp dir in its state dir, its fd count back to the
- * baseline, the runner's own fds back to what they were. Then the service is
- * stopped (it must exit 0). With @check false (after a failure) the same
- * cleanup happens but nothing is judged. Returns 0 or -errno with avf_err naming
- * the first leak.
+ * The end of every run: no command may still be running (world_commands_finish),
+ * every client exits, then everything must be released and gone: no process of the
+ * run left (nor any unknown child of the runner), no CID granted, no connection open
+ * at virtualizationservice, no temp dir in its state dir, its fd count back to the
+ * baseline, the vm-run dir empty, the runner's own fds back to what they were. Then
+ * the service is stopped (it must exit 0). With @check false (after a failure) the
+ * same cleanup happens but nothing is judged. Returns 0 or -errno with avf_err
+ * naming the first leak.
  */
 int world_finish(struct world *w, bool check, int timeout_ms);
 

@@ -188,8 +188,8 @@ static void test_blank_crlf_trailing(void **state)
 		  P ":2:7: expected one of create, start, stop, drop, ref, register, disconnect, "
 		    "found 'boot'");
 	parse_bad("client a\r\nclient b\r\nclint c\r\n",
-		  P ":3:1: expected one of time, cid-range, timeout, client, kill, restart, "
-		    "advance, expect, NAME:, found 'clint'");
+		  P ":3:1: expected one of time, cid-range, timeout, client, command, kill, "
+		    "signal, restart, advance, expect, NAME:, found 'clint'");
 }
 
 /* ---- directives ----------------------------------------------------------------------------- */
@@ -984,7 +984,8 @@ static void test_expect_trace(void **state)
 	scn_free(s);
 
 	parse_bad(PRE "expect trace vs \"x\"\n",
-		  P ":4:14: expected one of client, virtmgr, virtualizationservice, vmm, found 'vs'");
+		  P ":4:14: expected one of client, virtmgr, virtualizationservice, vmm, "
+		    "command, found 'vs'");
 	parse_bad(PRE "expect trace client a createVm\n",
 		  P ":4:23: expected a quoted string, found 'createVm'");
 	parse_bad(PRE "expect trace vmm vm9 \"x\"\n",
@@ -1015,9 +1016,9 @@ static void test_expect_unknown_word(void **state)
 		  P ":4:12: expected one of state, died, callbacks, found 'stae'");
 	parse_bad(PRE "expect lst: vm1 READY\n",
 		  P ":4:8: expected one of cid, cids, list, virtmgr, trace, no, a VM created "
-		    "earlier, found 'lst'");
+		    "earlier, a command started earlier, found 'lst'");
 	parse_bad(PRE "expect\n", P ":4:7: expected one of cid, cids, list, virtmgr, trace, no, a "
-				    "VM created earlier, found end of line");
+				    "VM created earlier, a command started earlier, found end of line");
 	parse_bad(PRE "expect vm1, vm5 state READY\n",
 		  P ":4:13: expected a VM created earlier, found 'vm5'");
 }
@@ -1034,7 +1035,7 @@ static void test_used_before_declared(void **state)
 		  P ":2:10: expected a VM created earlier, found 'vm1'");
 	parse_bad("client a\nexpect vm1 state DEAD\n",
 		  P ":2:8: expected one of cid, cids, list, virtmgr, trace, no, a VM created "
-		    "earlier, found 'vm1'");
+		    "earlier, a command started earlier, found 'vm1'");
 	parse_bad(PRE "a: register vm1, vm3 cb\n",
 		  P ":4:18: expected a VM created earlier, found 'vm3'");
 	parse_bad("client a\nkill virtmgr of b\nclient b\n",
@@ -1150,10 +1151,12 @@ static void test_strings(void **state)
 		  P ":4:27: expected '\"' closing the string, found end of line");
 	parse_bad(PRE "expect trace client a \"abc # not a comment\n",
 		  P ":4:43: expected '\"' closing the string, found end of line");
-	parse_bad(PRE "expect trace client a \"a\\nb\"\n",
-		  P ":4:25: expected one of \\\", \\\\ (escapes in a string), found '\\n'");
+	parse_bad(PRE "expect trace client a \"a\\qb\"\n",
+		  P ":4:25: expected one of \\\", \\\\, \\n, \\t (escapes in a string), found "
+		    "'\\q'");
 	parse_bad(PRE "expect trace client a \"ab\\\n",
-		  P ":4:26: expected one of \\\", \\\\ (escapes in a string), found end of line");
+		  P ":4:26: expected one of \\\", \\\\, \\n, \\t (escapes in a string), found "
+		    "end of line");
 	parse_bad(PRE "expect trace client a \"x\"\"y\"\n",
 		  P ":4:26: expected one of within, end of line, found '\"y\"'");
 }
@@ -1321,18 +1324,236 @@ static void test_err_msg_optional(void **state)
 static void test_kind_names(void **state)
 {
 	static const char *const want[] = {
-		"time", "cid-range", "timeout", "client", "create", "start", "stop", "drop", "ref",
-		"register", "disconnect", "kill client", "kill virtmgr", "kill vmm",
-		"kill virtualizationservice", "restart virtualizationservice", "advance",
+		"time", "cid-range", "timeout", "client", "command", "create", "start", "stop",
+		"drop", "ref", "register", "disconnect", "kill client", "kill virtmgr", "kill vmm",
+		"kill virtualizationservice", "restart virtualizationservice", "advance", "signal",
 		"expect state", "expect died", "expect callbacks", "expect cid",
 		"expect cids distinct", "expect list", "expect virtmgr exited", "expect trace",
-		"expect no leaks",
+		"expect exited", "expect killed", "expect output", "expect no leaks",
 	};
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		assert_string_equal(scn_kind_name((enum scn_kind)i), want[i]);
 	assert_string_equal(scn_kind_name((enum scn_kind)(sizeof(want) / sizeof(want[0]))), "?");
 	assert_string_equal(scn_kind_name((enum scn_kind)-1), "?");
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static void argv_is(const struct scn_step *st, size_t n, const char *const *words)
+{
+	assert_int_equal(st->argc, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(st->argv[i], words[i]);
+}
+
+static void test_command(void **state)
+{
+	static const char src[] =
+		"time x10\n"
+		"command c1: sh -c \"echo hi; exit 3\" a,b key:val [x] --x=1 \"\" 'q'\n"
+		"command c2 stdin \"l1\\nl2\\t!\\n\\\"\\\\\" : cat\n"
+		"command c3:/bin/echo   x\t y   # a comment\n"
+		"command c4 : echo \"a#b\" x\\y\n"
+		"client a\n"
+		"a: create vm1 from c.json\n";
+	struct scn *s = parse_ok(src);
+
+	assert_int_equal(s->n, 7);
+	assert_int_equal(s->steps[1].kind, SCN_COMMAND);
+	assert_int_equal(s->steps[1].line, 2);
+	assert_string_equal(s->steps[1].cmd, "c1");
+	assert_null(s->steps[1].client);
+	assert_null(s->steps[1].input);
+	argv_is(&s->steps[1], 9,
+		(const char *[]){ "sh", "-c", "echo hi; exit 3", "a,b", "key:val", "[x]", "--x=1", "",
+				  "'q'" });
+	assert_string_equal(s->steps[1].src,
+			    "command c1: sh -c \"echo hi; exit 3\" a,b key:val [x] --x=1 \"\" 'q'");
+
+	assert_string_equal(s->steps[2].cmd, "c2");
+	assert_string_equal(s->steps[2].input, "l1\nl2\t!\n\"\\");
+	argv_is(&s->steps[2], 1, (const char *[]){ "cat" });
+
+	assert_string_equal(s->steps[3].cmd, "c3");
+	argv_is(&s->steps[3], 3, (const char *[]){ "/bin/echo", "x", "y" });
+	assert_string_equal(s->steps[3].src, "command c3:/bin/echo   x\t y");
+
+	argv_is(&s->steps[4], 3, (const char *[]){ "echo", "a#b", "x\\y" });
+
+	/* a client after a command: the directives' rule counts both */
+	assert_int_equal(s->steps[5].kind, SCN_CLIENT);
+	scn_free(s);
+}
+
+static void test_command_expectations(void **state)
+{
+	static const char src[] = "command c: sh\n"
+				  "signal c INT\n"
+				  "signal c SIGTERM\n"
+				  "signal c 9\n"
+				  "expect c exited 0\n"
+				  "expect c exited 255 within 2s\n"
+				  "expect c killed INT\n"
+				  "expect c killed SIGKILL within 500ms\n"
+				  "expect c stdout \"ready\"\n"
+				  "expect c stderr \"a \\\"b\\\"\" within 1s\n"
+				  "expect c stdout exactly \"l1\\nl2\\n\"\n"
+				  "expect c stderr exactly \"\"\n"
+				  "expect trace command c \"vm run\"\n"
+				  "expect no leaks\n";
+	struct scn *s = parse_ok(src);
+	const struct scn_step *st = s->steps;
+
+	assert_int_equal(s->n, 14);
+	assert_int_equal(st[1].kind, SCN_SIGNAL);
+	assert_string_equal(st[1].cmd, "c");
+	assert_int_equal(st[1].sig, SIGINT);
+	assert_int_equal(st[2].sig, SIGTERM);
+	assert_int_equal(st[3].sig, 9);
+
+	assert_int_equal(st[4].kind, SCN_EXPECT_EXITED);
+	assert_string_equal(st[4].cmd, "c");
+	assert_int_equal(st[4].number, 0);
+	assert_int_equal(st[4].within_ns, 0);
+	assert_int_equal(st[5].number, 255);
+	assert_int_equal(st[5].within_ns, 2000000000ull);
+	assert_int_equal(st[6].kind, SCN_EXPECT_KILLED);
+	assert_int_equal(st[6].sig, SIGINT);
+	assert_int_equal(st[7].sig, SIGKILL);
+	assert_int_equal(st[7].within_ns, 500000000ull);
+
+	assert_int_equal(st[8].kind, SCN_EXPECT_OUTPUT);
+	assert_string_equal(st[8].cmd, "c");
+	assert_int_equal(st[8].stream, 1);
+	assert_false(st[8].exact);
+	assert_string_equal(st[8].text, "ready");
+	assert_int_equal(st[9].stream, 2);
+	assert_false(st[9].exact);
+	assert_string_equal(st[9].text, "a \"b\"");
+	assert_int_equal(st[9].within_ns, 1000000000ull);
+	assert_int_equal(st[10].stream, 1);
+	assert_true(st[10].exact);
+	assert_string_equal(st[10].text, "l1\nl2\n");
+	assert_int_equal(st[11].stream, 2);
+	assert_true(st[11].exact);
+	assert_string_equal(st[11].text, "");
+
+	assert_int_equal(st[12].kind, SCN_EXPECT_TRACE);
+	assert_string_equal(st[12].actor, "command c");
+	assert_string_equal(st[12].cmd, "c");
+	assert_string_equal(st[12].text, "vm run");
+	assert_int_equal(st[13].kind, SCN_EXPECT_NO_LEAKS);
+	scn_free(s);
+}
+
+static void test_command_errors(void **state)
+{
+	parse_bad("command c echo\n", P ":1:11: expected one of stdin, ':', found 'echo'");
+	parse_bad("command c:\n",
+		  P ":1:11: expected a command line (the program and its arguments), found end of "
+		    "line");
+	/* trailing blanks are cut before parsing: the end is right after ':' */
+	parse_bad("command c:   \t\n",
+		  P ":1:11: expected a command line (the program and its arguments), found end of "
+		    "line");
+	parse_bad("command c: echo \"a\"b\n", P ":1:20: expected a blank between words, found 'b'");
+	parse_bad("command c: echo a\"b\"\n",
+		  P ":1:18: expected a blank between words, found '\"b\"'");
+	parse_bad("command c: echo \"ab\n",
+		  P ":1:20: expected '\"' closing the string, found end of line");
+	parse_bad("command c: echo \"a\\q\"\n",
+		  P ":1:19: expected one of \\\", \\\\, \\n, \\t (escapes in a string), found "
+		    "'\\q'");
+	parse_bad("command c stdin: cat\n", P ":1:16: expected a quoted string, found ':'");
+	parse_bad("command c stdin \"x\" cat\n", P ":1:21: expected ':', found 'cat'");
+	parse_bad("command\n", P ":1:8: expected a command name, found end of line");
+	parse_bad("command 1c: x\n", P ":1:9: expected a command name, found '1c'");
+	parse_bad("command trace: x\n",
+		  P ":1:9: expected a command name other than cid, cids, list, virtmgr, vmm, "
+		    "virtualizationservice, trace, no, found 'trace'");
+	parse_bad("command vmm: x\n",
+		  P ":1:9: expected a command name other than cid, cids, list, virtmgr, vmm, "
+		    "virtualizationservice, trace, no, found 'vmm'");
+
+	/* one namespace with clients, none with VMs, each name once */
+	parse_bad("command c: x\ncommand c: y\n",
+		  P ":2:9: expected a new command name ('c' was started on line 1), found 'c'");
+	parse_bad("client a\ncommand a: x\n",
+		  P ":2:9: expected a new command name ('a' is a client, declared on line 1), "
+		    "found 'a'");
+	parse_bad("command a: x\nclient a\n",
+		  P ":2:8: expected a new client name ('a' is a command, started on line 1), "
+		    "found 'a'");
+	parse_bad(PRE "command vm2: x\n",
+		  P ":4:9: expected a new command name ('vm2' is a VM, created on line 2), "
+		    "found 'vm2'");
+	parse_bad("client a\ncommand c: x\na: create c from j.json\n",
+		  P ":3:11: expected a new VM name ('c' is a command, started on line 2), "
+		    "found 'c'");
+	parse_bad("client a\ncommand c2: x\na: create c[1..3] from j.json\n",
+		  P ":3:11: expected a new VM name ('c2' is a command, started on line 2), "
+		    "found 'c[1..3]'");
+	parse_bad(PRE "command h: x\na: ref vm1 as h\n",
+		  P ":5:15: expected a new VM name ('h' is a command, started on line 4), "
+		    "found 'h'");
+	/* a command is no client: it takes no calls and is not killed */
+	parse_bad("command c: x\nc: create vm1 from j.json\n",
+		  P ":2:1: expected a client declared earlier, found 'c'");
+	parse_bad("command c: x\nkill c\n",
+		  P ":2:6: expected a client ('c' is a command: `signal c SIG`), found 'c'");
+	/* directives come before the first actor of either kind */
+	parse_bad("command c: x\ntimeout 1s\n",
+		  P ":2:1: expected directives (time, cid-range, timeout) before the first command "
+		    "(line 1), found 'timeout'");
+}
+
+static void test_command_step_errors(void **state)
+{
+#define C "command c: x\n"
+	parse_bad("signal c INT\n", P ":1:8: expected a command started earlier, found 'c'");
+	parse_bad("client a\nsignal a INT\n",
+		  P ":2:8: expected a command started earlier, found 'a'");
+	parse_bad(C "signal c\n",
+		  P ":2:9: expected a signal (KILL, TERM, SEGV, ABRT, INT, HUP, USR1, ... or 1..64), "
+		    "found end of line");
+	parse_bad(C "signal c 65\n",
+		  P ":2:10: expected a signal (KILL, TERM, SEGV, ABRT, INT, HUP, USR1, ... or "
+		    "1..64), found '65'");
+	parse_bad(C "signal c INT now\n", P ":2:14: expected end of line, found 'now'");
+	parse_bad(C "signal c INT within 1s\n", P ":2:14: expected end of line, found 'within'");
+
+	parse_bad(C "expect c exit 0\n",
+		  P ":2:10: expected one of exited, killed, stdout, stderr, found 'exit'");
+	parse_bad(C "expect c\n",
+		  P ":2:9: expected one of exited, killed, stdout, stderr, found end of line");
+	parse_bad(C "expect c exited 256\n",
+		  P ":2:17: expected an exit status 0..255, found '256'");
+	parse_bad(C "expect c exited -1\n", P ":2:17: expected an exit status 0..255, found '-1'");
+	parse_bad(C "expect c exited\n",
+		  P ":2:16: expected an exit status 0..255, found end of line");
+	parse_bad(C "expect c killed FOO\n",
+		  P ":2:17: expected a signal (KILL, TERM, SEGV, ABRT, INT, HUP, USR1, ... or "
+		    "1..64), found 'FOO'");
+	parse_bad(C "expect c stdout hi\n",
+		  P ":2:17: expected one of exactly, a quoted string, found 'hi'");
+	parse_bad(C "expect c stderr exactly hi\n",
+		  P ":2:25: expected a quoted string, found 'hi'");
+	parse_bad(C "expect c stdout \"x\" within\n",
+		  P ":2:27: expected a duration (an integer and ns, us, ms, s or m, like 500ms), "
+		    "found end of line");
+	parse_bad(C "expect c exited 0 fails EPERM\n",
+		  P ":2:19: expected one of within, end of line, found 'fails'");
+	parse_bad(C "expect c, d exited 0\n",
+		  P ":2:9: expected one of exited, killed, stdout, stderr, found ','");
+	parse_bad(C "expect d exited 0\n",
+		  P ":2:8: expected one of cid, cids, list, virtmgr, trace, no, a VM created "
+		    "earlier, a command started earlier, found 'd'");
+	parse_bad(C "expect trace command d \"x\"\n",
+		  P ":2:22: expected a command started earlier, found 'd'");
+	parse_bad(C "expect trace command c x\n",
+		  P ":2:24: expected a quoted string, found 'x'");
+#undef C
 }
 
 static void test_client_named_like_keyword(void **state)
@@ -1349,8 +1570,8 @@ static void test_client_named_like_keyword(void **state)
 	assert_string_equal(s->steps[4].client, "expect");
 	scn_free(s);
 	parse_bad("client a\na create vm1 from c.json\n",
-		  P ":2:1: expected one of time, cid-range, timeout, client, kill, restart, advance, "
-		    "expect, NAME:, found 'a'");
+		  P ":2:1: expected one of time, cid-range, timeout, client, command, kill, signal, "
+		    "restart, advance, expect, NAME:, found 'a'");
 	parse_bad("client a\na:\n", P ":2:3: expected one of create, start, stop, drop, ref, "
 				      "register, disconnect, found end of line");
 	parse_bad("client a\nA: disconnect\n", P ":2:1: expected a client declared earlier, found "
@@ -1403,6 +1624,10 @@ int main(void)
 		cmocka_unit_test(test_err_msg_optional),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_client_named_like_keyword),
+		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_command_expectations),
+		cmocka_unit_test(test_command_errors),
+		cmocka_unit_test(test_command_step_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

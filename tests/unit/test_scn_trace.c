@@ -208,6 +208,8 @@ static void test_kinds(void **state)
 	assert_int_equal(scn_actor_kind_of("virtmgr app"), SCN_ACTOR_VIRTMGR);
 	assert_int_equal(scn_actor_kind_of("virtualizationservice"), SCN_ACTOR_VS);
 	assert_int_equal(scn_actor_kind_of("vmm vm1"), SCN_ACTOR_VMM);
+	assert_int_equal(scn_actor_kind_of("command run"), SCN_ACTOR_COMMAND);
+	assert_int_equal(scn_actor_kind_of("commander x"), SCN_ACTOR_UNKNOWN);
 	assert_int_equal(scn_actor_kind_of("clientele x"), SCN_ACTOR_UNKNOWN);
 	assert_int_equal(scn_actor_kind_of("vs"), SCN_ACTOR_UNKNOWN);
 	assert_int_equal(scn_actor_kind_of(""), SCN_ACTOR_UNKNOWN);
@@ -463,6 +465,85 @@ static void test_lane_order(void **state)
 	scn_trace_lanes_clear(&l);
 	scn_trace_lanes_clear(NULL);
 	scn_trace_free(t);
+}
+
+/*
+ * Processes no @actor names (what a `command` starts: a `vm` tool's virtmgr) get a lane
+ * per actor word and pid, numbered by their first lines: two runs with other pids, other
+ * times and another interleaving of the processes' lines normalise to the same bytes.
+ */
+static void test_unlabelled_lanes(void **state)
+{
+	static const char run_a[] = "1.0 10 scenario @run /tmp/ra\n"
+				    "1.0 10 scenario @actor 11 command run\n"
+				    "1.0 11 vm run started\n"
+				    "1.0 12 virtmgr started (fake backend)\n"
+				    "1.0 12 vm:2048 state STARTING\n"
+				    "1.0 11 vm run done\n"
+				    "1.0 13 virtmgr started (fake backend)\n"
+				    "1.0 12 virtmgr exited\n"
+				    "1.0 13 virtmgr exited\n"
+				    "1.0 14 helper tick\n";
+	/* other pids; 22 and 23 write in turns, 23's first line still after 22's */
+	static const char run_b[] = "7.5 90 scenario @run /tmp/rb\n"
+				    "7.5 95 vm run started\n"
+				    "7.5 90 scenario @actor 95 command run\n"
+				    "7.5 22 virtmgr started (fake backend)\n"
+				    "7.5 95 vm run done\n"
+				    "7.5 23 virtmgr started (fake backend)\n"
+				    "7.5 23 virtmgr exited\n"
+				    "7.5 22 vm:2048 state STARTING\n"
+				    "7.5 22 virtmgr exited\n"
+				    "7.5 5 helper tick\n";
+	/* (the runner wrote only meta lines: no lane of its own) */
+	static const char want[] = "== command run\n"
+				   "vm run started\n"
+				   "vm run done\n"
+				   "== ? helper\n"
+				   "tick\n"
+				   "== ? virtmgr\n"
+				   "started (fake backend)\n"
+				   "exited\n"
+				   "== ? virtmgr #2\n"
+				   "started (fake backend)\n"
+				   "exited\n"
+				   "== ? vm:2048\n"
+				   "state STARTING\n";
+	static const char *const lanes[] = {"command run", "? helper", "? virtmgr", "? virtmgr #2",
+					    "? vm:2048"};
+	struct scn_trace *a = NULL, *b = NULL;
+	struct scn_trace_lanes l;
+	char *na, *nb;
+
+	assert_int_equal(scn_trace_new(&a), 0);
+	assert_int_equal(scn_trace_feed(a, run_a, sizeof(run_a) - 1), 10);
+	assert_int_equal(scn_trace_new(&b), 0);
+	assert_int_equal(scn_trace_feed(b, run_b, sizeof(run_b) - 1), 10);
+	assert_int_equal(scn_trace_lanes(b, &l), 0);
+	assert_int_equal(l.n, sizeof(lanes) / sizeof(lanes[0]));
+	for (size_t i = 0; i < l.n; i++)
+		assert_string_equal(l.v[i].name, lanes[i]);
+	assert_string_equal(l.v[0].label, "command run");
+	assert_int_equal(l.v[0].kind, SCN_ACTOR_COMMAND);
+	assert_null(l.v[3].label);
+	assert_int_equal(l.v[3].kind, SCN_ACTOR_UNKNOWN);
+	/* pid 23's lines, in turns with 22's, all in #2; 22's other actor word apart */
+	assert_int_equal(l.of_rec[3], 2);
+	assert_int_equal(l.of_rec[5], 3);
+	assert_int_equal(l.of_rec[6], 3);
+	assert_int_equal(l.of_rec[7], 4);
+	assert_int_equal(l.of_rec[8], 2);
+	scn_trace_lanes_clear(&l);
+	na = normal_form(a);
+	nb = normal_form(b);
+	if (strcmp(na, want))
+		fail_msg("run a:\n%s", na);
+	if (strcmp(nb, want))
+		fail_msg("run b:\n%s", nb);
+	free(na);
+	free(nb);
+	scn_trace_free(a);
+	scn_trace_free(b);
 }
 
 /* ---- malformed input ------------------------------------------------------------------------ */
@@ -915,6 +996,7 @@ int main(void)
 	    cmocka_unit_test(test_reused_cid),
 	    cmocka_unit_test(test_substitutions),
 	    cmocka_unit_test(test_lane_order),
+	    cmocka_unit_test(test_unlabelled_lanes),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeline, setup, teardown),
 	    cmocka_unit_test(test_arrows),
