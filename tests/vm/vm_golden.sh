@@ -20,6 +20,10 @@
 # service's state dir -> $STATE, requester pid / uid numbers -> $PID / $UID, the
 # project version -> $VERSION.
 #
+# With VM_GOLDEN_VALGRIND=1 every `vm` a case runs (and the detached holders it forks)
+# runs under valgrind memcheck, only vm itself: any error or definitely-lost block in any
+# of them fails the case (the log is printed).
+#
 # After the last step nothing of the case may be left: no process carrying the case's
 # service socket in its environment, no file in the run dir, and the service must
 # report no VM (`vm list`: Running VMs: []) and exit 0 on SIGTERM.
@@ -31,6 +35,17 @@ version=${AVF_VERSION:-unknown}
 failed=0 total=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-golden.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+pathdirs=$bindir
+if [ -n "${VM_GOLDEN_VALGRIND:-}" ]; then
+	command -v valgrind >/dev/null || { echo "VM_GOLDEN_VALGRIND: valgrind not found"; exit 1; }
+	mkdir -p "$tmp/shim"
+	printf '%s\n' '#!/bin/sh' \
+		"exec valgrind --log-file=\"\$VG_LOG_DIR/vg.%p.log\" --leak-check=full \\" \
+		"	--errors-for-leak-kinds=definite --track-fds=no \"$bindir/vm\" \"\$@\"" \
+		>"$tmp/shim/vm"
+	chmod +x "$tmp/shim/vm"
+	pathdirs=$tmp/shim:$bindir
+fi
 
 # Deadline-bounded wait for a condition (a shell has no pidfd): checked every 20 ms.
 wait_for() { # SECONDS CMD...
@@ -100,7 +115,8 @@ run_case() { # CASEFILE
 		step=$((step + 1))
 		(
 			cd "$d/w" || exit 99
-			export PATH="$bindir:$PATH" AVF_VS_SOCKET="$sock" AVF_VM_RUNDIR="$rundir"
+			export PATH="$pathdirs:$PATH" AVF_VS_SOCKET="$sock" AVF_VM_RUNDIR="$rundir"
+			export VG_LOG_DIR="$d"
 			eval "$cmd"
 		) </dev/null >"$d/raw.out" 2>"$d/raw.err"
 		local rc=$?
@@ -158,6 +174,15 @@ run_case() { # CASEFILE
 		echo "FAIL $name: VMs left: $left"
 		ok=1
 	fi
+	local vg
+	for vg in "$d"/vg.*.log; do
+		[ -e "$vg" ] || continue
+		if grep -q -e 'ERROR SUMMARY: [1-9]' "$vg"; then
+			echo "FAIL $name: valgrind: $vg"
+			cat "$vg"
+			ok=1
+		fi
+	done
 	kill -TERM "$vspid"
 	wait "$vspid"
 	status=$?
