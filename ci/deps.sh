@@ -7,9 +7,10 @@ set -euo pipefail
 # libcap-dev: early_virtmgr reads its caller's capabilities (core/service/early_caller.c).
 # libxml2-dev: the early VM declarations loader parses and XSD-validates early_vms*.xml.
 # libjson-c-dev: the `vm run` config JSON parser (core/config/vm_config_json.c) builds on json-c.
+# groff-base: the vm(1) man page is checked to render without warnings.
 # libfaketime: scenarios with `time xN` cross 30 s timeouts in milliseconds (docs/scenarios.md).
 pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev
-      libxml2-dev libjson-c-dev libfaketime "$@")
+      libxml2-dev libjson-c-dev libfaketime groff-base "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

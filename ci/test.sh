@@ -30,6 +30,11 @@ if [ -n "$defects" ]; then
 	exit 1
 fi
 
+step "valgrind memcheck of the vm command (every golden case; vm and its detached holders)"
+# ctest's memcheck would put valgrind on bash and every child (~10 min); here only vm
+# runs under it, and any error or definitely-lost block fails its case.
+VM_GOLDEN_VALGRIND=1 ctest --test-dir build/default -R '^vm_golden$' --output-on-failure
+
 step "ASan + UBSan build and tests"
 cmake --preset asan
 cmake --build --preset asan -j "$jobs"

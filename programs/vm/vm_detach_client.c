@@ -88,7 +88,10 @@ static int connect_holder(uint32_t cid, const char *req, int *ret_fd)
 		int e = errno;
 
 		close(fd);
-		/* ENOENT: never was; ECONNREFUSED: a holder died without cleaning up. */
+		/* ENOENT: never was; ECONNREFUSED: a holder died (SIGKILL) without
+		 * cleaning up: its socket is swept here. */
+		if (e == ECONNREFUSED)
+			unlink(sa.sun_path);
 		return e == ENOENT || e == ECONNREFUSED ? no_such_vm(cid)
 							: vm_error("cannot reach the VM with CID "
 								   "%u: %s",
@@ -147,6 +150,28 @@ int vm_cmd_stop(int argc, char **argv)
 	return VM_EXIT_OK;
 }
 
+/* false (and the file removed) for the socket of a holder that died uncleanly. */
+static bool holder_alive(const char *dir, const char *name)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	bool alive = true;
+
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	    errno == ECONNREFUSED) {
+		unlink(sa.sun_path);
+		alive = false;
+	}
+	/* The holder sees a connection that sends nothing: it drops it after its
+	 * request timeout, or at once when it reads EOF from our close. */
+	if (fd >= 0)
+		close(fd);
+	return alive;
+}
+
 /* The CID of the only detached VM, from the run dir's <cid>.sock files. */
 static int only_cid(uint32_t *ret)
 {
@@ -169,7 +194,7 @@ static int only_cid(uint32_t *ret)
 			continue;
 		memcpy(num, e->d_name, (size_t)(dot - e->d_name));
 		num[dot - e->d_name] = 0;
-		if (!vm_parse_u64(num, UINT32_MAX, &v))
+		if (!vm_parse_u64(num, UINT32_MAX, &v) || !holder_alive(dir, e->d_name))
 			continue;
 		if (n++ < 8)
 			snprintf(found + strlen(found), sizeof(found) - strlen(found), "%s%s",
