@@ -9,8 +9,16 @@ set -euo pipefail
 # libjson-c-dev: the `vm run` config JSON parser (core/config/vm_config_json.c) builds on json-c.
 # groff-base: the vm(1) man page is checked to render without warnings.
 # libfaketime: scenarios with `time xN` cross 30 s timeouts in milliseconds (docs/scenarios.md).
+# libprotobuf-c-dev: the composite disk spec file is a protobuf, encoded/decoded with protobuf-c (core/disk).
+# protobuf-c-compiler: protoc-c generates core/disk's C code from cdisk_spec.proto at build time.
+# zlib1g-dev: crc32 for the GPT headers and entry arrays (core/disk/gpt.c).
+# uuid-dev: random v4 disk and partition GUIDs (libuuid's uuid_generate_random, core/disk).
+# protobuf-compiler: tests decode composite spec files with Google's protoc (tests/integration/test_cdisk.sh).
+# gdisk: tests check flattened composites with `sgdisk -v` (tests/integration/test_cdisk.sh).
+# fdisk: tests list flattened composites' partitions with `sfdisk --json` (tests/integration/test_cdisk.sh).
 pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev
-      libxml2-dev libjson-c-dev libfaketime groff-base "$@")
+      libxml2-dev libjson-c-dev libfaketime groff-base libprotobuf-c-dev protobuf-c-compiler
+      zlib1g-dev uuid-dev protobuf-compiler gdisk fdisk "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
