@@ -38,6 +38,17 @@ int backend_plan_add_arg(struct backend_plan *plan, const char *arg)
 	return 0;
 }
 
+int backend_plan_add_fd(struct backend_plan *plan, int parent_fd, int child_fd)
+{
+	struct backend_fd *fds = realloc(plan->fds, (plan->n_fds + 1) * sizeof(*fds));
+
+	if (!fds)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory building VMM plan");
+	plan->fds = fds;
+	fds[plan->n_fds++] = (struct backend_fd){parent_fd, child_fd};
+	return 0;
+}
+
 struct backend_plan *backend_plan_free(struct backend_plan *plan)
 {
 	if (!plan)

@@ -25,6 +25,7 @@
 #ifndef AVF_BACKENDS_BACKEND_H
 #define AVF_BACKENDS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,12 +62,36 @@ struct backend_sink {
 	void (*exited)(void *ctx, const struct vm_exit *exit);
 };
 
+/*
+ * One disk as the VMM gets it (crosvm-spec §1.2 row 23, avf-spec 8): its final
+ * image, and the files named inside that image (a composite's partitions).
+ */
+struct backend_disk {
+	/* The image crosvm opens (--disk / --rwdisk): the config's image, or the
+	 * composite built from its partitions; -1 while composites are not built yet
+	 * (core/disk pending, vmgr.c's vmgr_composite_disk). */
+	int fd;
+	bool writable;
+	/* Files a composite names as /proc/self/fd/N (its partitions): the VMM must
+	 * inherit them at these very numbers (avf-spec 8.3). Not named in argv. */
+	const int *indirect_fds;
+	size_t n_indirect;
+};
+
 /* What prepare() is given. */
 struct backend_vm {
 	uint32_t cid;
 	const char *name;
 	const char *temp_dir; /* per-VM directory, may be NULL for in-process backends */
+	/*
+	 * The VM's config. Its files (kernel_fd, initrd_fd, bootloader_fd; a disk's
+	 * fds reach the backend through @disks) are the manager's, open until spawn()
+	 * of the plan prepared from this has returned, as the console fds below.
+	 */
 	const struct vm_config *config;
+	/* config->disks in order, as the VMM gets them; n_disks == config->n_disks. */
+	const struct backend_disk *disks;
+	size_t n_disks;
 	/*
 	 * createVm's consoleOutFd, consoleInFd and osLogFd; -1: none (0 is an fd: a
 	 * zeroed struct means stdin three times, so set them). Owned by the manager
@@ -81,7 +106,7 @@ struct backend_vm {
 };
 
 struct backend_fd {
-	int parent_fd; /* fd in the manager (owned by the plan's creator) */
+	int parent_fd; /* fd in the manager (not the plan's: open until spawn returns) */
 	int child_fd;  /* number it must have in the VMM */
 };
 
@@ -118,6 +143,8 @@ struct backend {
 struct backend_plan *backend_plan_free(struct backend_plan *plan);
 /* Append a copy of @arg to plan->argv. -ENOMEM. */
 int backend_plan_add_arg(struct backend_plan *plan, const char *arg);
+/* Append {@parent_fd, @child_fd} to plan->fds. -ENOMEM. */
+int backend_plan_add_fd(struct backend_plan *plan, int parent_fd, int child_fd);
 int backend_plan_new(struct backend_plan **ret);
 /* Free a backend; accepts NULL; returns NULL. */
 struct backend *backend_free(struct backend *be);

@@ -575,6 +575,58 @@ int avf_client_dispatch(struct avf_client *c, int timeout_ms)
 void avf_vm_config_init(struct avf_vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->kernel_fd = cfg->initrd_fd = cfg->bootloader_fd = -1;
+}
+
+/*
+ * The wire form of @cfg's disks into @vc (which borrows every fd and string: it is
+ * only encoded, never cleared). *ret_mem is what to free afterwards.
+ */
+static int borrow_disks(const struct avf_vm_config *cfg, struct vm_config *vc, void **ret_mem)
+{
+	size_t n_parts = 0, k = 0;
+	struct vm_config_partition *parts;
+	struct vm_config_disk *disks;
+	char *mem;
+
+	*ret_mem = NULL;
+	if (!cfg->n_disks)
+		return 0;
+	if (!cfg->disks || cfg->n_disks > VM_CONFIG_DISKS_MAX)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "avf_vm_create: %zu disks (at most %d, and a disks array)",
+				   cfg->n_disks, VM_CONFIG_DISKS_MAX);
+	for (size_t d = 0; d < cfg->n_disks; d++) {
+		if (cfg->disks[d].n_partitions > VM_CONFIG_PARTITIONS_MAX ||
+		    (cfg->disks[d].n_partitions && !cfg->disks[d].partitions))
+			return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+					   "avf_vm_create: disk %zu: %zu partitions (at most %d, "
+					   "and a partitions array)",
+					   d, cfg->disks[d].n_partitions, VM_CONFIG_PARTITIONS_MAX);
+		n_parts += cfg->disks[d].n_partitions;
+	}
+	mem = calloc(1, cfg->n_disks * sizeof(*disks) + n_parts * sizeof(*parts));
+	if (!mem)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+	disks = (struct vm_config_disk *)mem;
+	parts = (struct vm_config_partition *)(mem + cfg->n_disks * sizeof(*disks));
+	for (size_t d = 0; d < cfg->n_disks; d++) {
+		const struct avf_vm_disk *in = &cfg->disks[d];
+
+		disks[d] = (struct vm_config_disk){.image_fd = in->image_fd,
+						   .partitions = n_parts ? &parts[k] : NULL,
+						   .n_partitions = in->n_partitions,
+						   .writable = in->writable};
+		for (size_t p = 0; p < in->n_partitions; p++, k++)
+			parts[k] = (struct vm_config_partition){
+			    .label = (char *)in->partitions[p].label,
+			    .fd = in->partitions[p].fd,
+			    .writable = in->partitions[p].writable};
+	}
+	vc->disks = disks;
+	vc->n_disks = cfg->n_disks;
+	*ret_mem = mem;
+	return 0;
 }
 
 static int new_target(struct avf_vm *vm, bool tracker, const struct avf_vm_callbacks *cbs,
@@ -657,11 +709,13 @@ int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int con
 	struct ipc_msg *req = NULL, *reply = NULL;
 	struct avf_vm *vm = NULL;
 	int fds[3] = {console_out, console_in, log};
+	void *disk_mem = NULL;
 	int32_t cid;
 	int r;
 
 	if (!c || !cfg || !ret)
 		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT, "avf_vm_create: NULL argument");
+	/* Borrowed, never cleared: proto_put_config() sends duplicates of the caller's fds. */
 	vm_config_init(&vc);
 	vc.kind = cfg->kind == AVF_VM_KIND_APP ? VM_CONFIG_APP : VM_CONFIG_RAW;
 	vc.name = (char *)cfg->name;
@@ -669,7 +723,12 @@ int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int con
 	vc.cpus = cfg->cpus;
 	vc.protected_vm = cfg->protected_vm;
 	vc.guest_script = (char *)cfg->fake_script;
-	if ((r = new_msg(&req)) < 0 || (r = proto_put_config(req, &vc)) < 0)
+	vc.kernel_fd = cfg->kernel_fd;
+	vc.initrd_fd = cfg->initrd_fd;
+	vc.bootloader_fd = cfg->bootloader_fd;
+	vc.params = (char *)cfg->params;
+	if ((r = borrow_disks(cfg, &vc, &disk_mem)) < 0 || (r = new_msg(&req)) < 0 ||
+	    (r = proto_put_config(req, &vc)) < 0)
 		goto out;
 	for (int i = 0; i < 3; i++) {
 		r = fds[i] >= 0 ? ipc_msg_put_fd(req, fds[i]) : ipc_msg_put_null(req);
@@ -699,6 +758,7 @@ int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int con
 	/* The tracker is registered before anyone can start the VM, as vmclient does. */
 	r = register_target(vm, true, NULL, NULL);
 out:
+	free(disk_mem);
 	ipc_msg_free(req);
 	ipc_msg_free(reply);
 	if (r < 0) {

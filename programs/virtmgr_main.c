@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backends/crosvm/crosvm_backend.h"
 #include "backends/fake/fake_backend.h"
 #include "base/avf_err.h"
 #include "fakes/sim/sim_backend.h"
@@ -134,9 +135,14 @@ int virtmgr_main_backend_from_env(const char *prog, struct virtmgr_main_backend 
 		ret->kind = VIRTMGR_BACKEND_FAKE;
 	else if (strcmp(be, "sim") == 0)
 		ret->kind = VIRTMGR_BACKEND_SIM;
+	else if (strcmp(be, "crosvm") == 0)
+		ret->kind = VIRTMGR_BACKEND_CROSVM;
 	else
 		return virtmgr_main_usage_error(
-		    prog, VIRTMGR_MAIN_ENV_BACKEND ": '%s' is neither 'fake' nor 'sim'", be);
+		    prog, VIRTMGR_MAIN_ENV_BACKEND ": '%s' is neither 'fake' nor 'sim' nor 'crosvm'", be);
+	if (ret->kind == VIRTMGR_BACKEND_CROSVM && crosvm_backend_find(&ret->crosvm) < 0)
+		return virtmgr_main_usage_error(prog, VIRTMGR_MAIN_ENV_BACKEND "=crosvm: %s",
+						avf_err_last()->msg);
 	if (ret->kind == VIRTMGR_BACKEND_FAKE) {
 		ret->fakevmm = fv && *fv ? strdup(fv) : sibling_fakevmm();
 		if (!ret->fakevmm)
@@ -150,7 +156,8 @@ int virtmgr_main_backend_from_env(const char *prog, struct virtmgr_main_backend 
 void virtmgr_main_backend_clear(struct virtmgr_main_backend *b)
 {
 	free(b->fakevmm);
-	b->fakevmm = NULL;
+	free(b->crosvm);
+	b->fakevmm = b->crosvm = NULL;
 }
 
 static void on_signal(struct loop_source *src, int fd, uint32_t revents, void *data)
@@ -202,6 +209,11 @@ int virtmgr_main_run(const struct virtmgr_main_params *p)
 		    l, tr,
 		    &(struct fake_backend_opts){.fakevmm_path = p->backend->fakevmm, .log_fd = -1},
 		    &be);
+	else if (p->backend->kind == VIRTMGR_BACKEND_CROSVM)
+		r = crosvm_backend_new(
+		    l, tr,
+		    &(struct crosvm_backend_opts){.crosvm_path = p->backend->crosvm, .log_fd = -1},
+		    &be);
 	else
 		r = sim_backend_new(l, tr, &be);
 	if (r < 0)
@@ -230,8 +242,7 @@ int virtmgr_main_run(const struct virtmgr_main_params *p)
 	rpc_fd = -1; /* the server's */
 	if ((r = loop_add_fd(l, sfd, EPOLLIN, on_signal, &stop, &sig_src)) < 0)
 		goto fail;
-	trace_emitf(tr, p->prog, "started (%s backend, %s)",
-		    p->backend->kind == VIRTMGR_BACKEND_FAKE ? "fake" : "sim", ctx->describe);
+	trace_emitf(tr, p->prog, "started (%s backend, %s)", be->ops->name, ctx->describe);
 	signal_ready(p->prog, &ready_fd);
 
 	while (!stop && virtmgr_server_open_clients(srv) > 0) {

@@ -35,14 +35,18 @@ int virtmgr_main_usage_error(const char *prog, const char *fmt, ...)
 int virtmgr_main_claim_fds(const char *prog, const char *rpc_arg, const char *ready_arg,
 			   int *ret_rpc, int *ret_ready);
 
-enum virtmgr_main_backend_kind { VIRTMGR_BACKEND_FAKE, VIRTMGR_BACKEND_SIM };
+enum virtmgr_main_backend_kind { VIRTMGR_BACKEND_FAKE, VIRTMGR_BACKEND_SIM, VIRTMGR_BACKEND_CROSVM };
 
 struct virtmgr_main_backend {
 	enum virtmgr_main_backend_kind kind;
 	char *fakevmm; /* the fake backend's program; malloc'd */
+	char *crosvm;  /* the crosvm backend's program ($AVF_CROSVM or PATH); malloc'd */
 };
 
-/* AVF_BACKEND, AVF_FAKEVMM. -1 to carry on; otherwise the exit status (message printed). */
+/*
+ * AVF_BACKEND (fake, sim or crosvm), AVF_FAKEVMM, AVF_CROSVM. -1 to carry on;
+ * otherwise the exit status (message printed; 2 for a bad value or no crosvm).
+ */
 int virtmgr_main_backend_from_env(const char *prog, struct virtmgr_main_backend *ret);
 void virtmgr_main_backend_clear(struct virtmgr_main_backend *b);
 

@@ -7,6 +7,37 @@
 
 #include "base/avf_err.h"
 
+/* An fd field, or NULL for -1. */
+static int put_fd_opt(struct ipc_msg *m, int fd)
+{
+	return fd >= 0 ? ipc_msg_put_fd(m, fd) : ipc_msg_put_null(m);
+}
+
+static int put_disks(struct ipc_msg *m, const struct vm_config *c)
+{
+	int r;
+
+	if ((r = ipc_msg_put_u32(m, (uint32_t)c->n_disks)) < 0)
+		return avf_err_prefix("config.disks");
+	for (size_t d = 0; d < c->n_disks; d++) {
+		const struct vm_config_disk *disk = &c->disks[d];
+
+		if ((r = put_fd_opt(m, disk->image_fd)) < 0 ||
+		    (r = ipc_msg_put_bool(m, disk->writable)) < 0 ||
+		    (r = ipc_msg_put_u32(m, (uint32_t)disk->n_partitions)) < 0)
+			return avf_err_prefix("config.disks[%zu]", d);
+		for (size_t p = 0; p < disk->n_partitions; p++) {
+			const struct vm_config_partition *part = &disk->partitions[p];
+
+			if ((r = ipc_msg_put_string(m, part->label ? part->label : "")) < 0 ||
+			    (r = ipc_msg_put_fd(m, part->fd)) < 0 ||
+			    (r = ipc_msg_put_bool(m, part->writable)) < 0)
+				return avf_err_prefix("config.disks[%zu].partitions[%zu]", d, p);
+		}
+	}
+	return 0;
+}
+
 int proto_put_config(struct ipc_msg *m, const struct vm_config *c)
 {
 	int r;
@@ -18,7 +49,15 @@ int proto_put_config(struct ipc_msg *m, const struct vm_config *c)
 	    (r = ipc_msg_put_bool(m, c->protected_vm)) < 0 ||
 	    (r = ipc_msg_put_string(m, c->guest_script)) < 0)
 		return r;
-	return 0;
+	if ((r = put_fd_opt(m, c->kernel_fd)) < 0)
+		return avf_err_prefix("config.kernel");
+	if ((r = put_fd_opt(m, c->initrd_fd)) < 0)
+		return avf_err_prefix("config.initrd");
+	if ((r = put_fd_opt(m, c->bootloader_fd)) < 0)
+		return avf_err_prefix("config.bootloader");
+	if ((r = ipc_msg_put_string(m, c->params)) < 0)
+		return avf_err_prefix("config.params");
+	return put_disks(m, c);
 }
 
 static int dup_string(const char *s, char **ret)
@@ -31,11 +70,93 @@ static int dup_string(const char *s, char **ret)
 	return *ret ? 0 : avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
 }
 
+/* A nullable fd field: -1 for NULL. */
+static int get_fd_opt(struct ipc_msg *m, int *ret)
+{
+	if (ipc_msg_peek(m) == IPC_T_NULL) {
+		*ret = -1;
+		return ipc_msg_get_null(m);
+	}
+	return ipc_msg_get_fd(m, ret);
+}
+
+/* A count field with its bound: EX_BAD_PARCELABLE beyond it. */
+static int get_count(struct ipc_msg *m, uint32_t max, uint32_t *ret)
+{
+	uint32_t n;
+	int r;
+
+	if ((r = ipc_msg_get_u32(m, &n)) < 0)
+		return r;
+	if (n > max)
+		return avf_err_set(-EBADMSG, AVF_EX_BAD_PARCELABLE, "%u is more than %u", n, max);
+	*ret = n;
+	return 0;
+}
+
+/* Fields go into @c as soon as they are read: the caller's clear closes what was taken. */
+static int get_partitions(struct ipc_msg *m, struct vm_config_disk *disk, size_t d)
+{
+	uint32_t n;
+	const char *label;
+	int r;
+
+	if ((r = get_count(m, VM_CONFIG_PARTITIONS_MAX, &n)) < 0)
+		return avf_err_prefix("config.disks[%zu].partitions", d);
+	if (!n)
+		return 0;
+	disk->partitions = calloc(n, sizeof(*disk->partitions));
+	if (!disk->partitions)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+	for (uint32_t p = 0; p < n; p++) {
+		struct vm_config_partition *part = &disk->partitions[p];
+
+		part->fd = -1;
+		disk->n_partitions = p + 1;
+		if ((r = ipc_msg_get_string(m, &label)) < 0)
+			return avf_err_prefix("config.disks[%zu].partitions[%u].label", d, p);
+		if ((r = dup_string(label, &part->label)) < 0)
+			return r;
+		if ((r = ipc_msg_get_fd(m, &part->fd)) < 0)
+			return avf_err_prefix("config.disks[%zu].partitions[%u].image", d, p);
+		if ((r = ipc_msg_get_bool(m, &part->writable)) < 0)
+			return avf_err_prefix("config.disks[%zu].partitions[%u].writable", d, p);
+	}
+	return 0;
+}
+
+static int get_disks(struct ipc_msg *m, struct vm_config *c)
+{
+	uint32_t n;
+	int r;
+
+	if ((r = get_count(m, VM_CONFIG_DISKS_MAX, &n)) < 0)
+		return avf_err_prefix("config.disks");
+	if (!n)
+		return 0;
+	c->disks = calloc(n, sizeof(*c->disks));
+	if (!c->disks)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+	for (uint32_t d = 0; d < n; d++) {
+		struct vm_config_disk *disk = &c->disks[d];
+
+		disk->image_fd = -1;
+		c->n_disks = d + 1;
+		if ((r = get_fd_opt(m, &disk->image_fd)) < 0)
+			return avf_err_prefix("config.disks[%u].image", d);
+		if ((r = ipc_msg_get_bool(m, &disk->writable)) < 0)
+			return avf_err_prefix("config.disks[%u].writable", d);
+		if ((r = get_partitions(m, disk, d)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int proto_get_config(struct ipc_msg *m, struct vm_config *c)
 {
 	uint32_t version;
 	int32_t kind;
-	const char *name, *script;
+	const char *name, *script, *params;
 	int r;
 
 	vm_config_init(c);
@@ -63,7 +184,17 @@ int proto_get_config(struct ipc_msg *m, struct vm_config *c)
 		return avf_err_prefix("config.guest_script");
 	if ((r = dup_string(name, &c->name)) < 0 || (r = dup_string(script, &c->guest_script)) < 0)
 		return r;
-	return 0;
+	if ((r = get_fd_opt(m, &c->kernel_fd)) < 0)
+		return avf_err_prefix("config.kernel");
+	if ((r = get_fd_opt(m, &c->initrd_fd)) < 0)
+		return avf_err_prefix("config.initrd");
+	if ((r = get_fd_opt(m, &c->bootloader_fd)) < 0)
+		return avf_err_prefix("config.bootloader");
+	if ((r = ipc_msg_get_string_nullable(m, &params)) < 0)
+		return avf_err_prefix("config.params");
+	if ((r = dup_string(params, &c->params)) < 0)
+		return r;
+	return get_disks(m, c);
 }
 
 int proto_put_debug_row(struct ipc_msg *m, const struct proto_debug_row *row)

@@ -108,17 +108,29 @@ enum proto_partition_type {
 #define PROTO_NAME_CTX  "IGlobalVmContext"
 
 /* Version of the config layout; the first field of every encoded config. */
-#define PROTO_CONFIG_VERSION 1
+#define PROTO_CONFIG_VERSION 2
 
 /*
- * A VM config as fields: u32 version, i32 kind, string name, u32 memory_mib,
- * u32 cpus, bool protected_vm, string? guest_script.
+ * A VM config as fields (VirtualMachineRawConfig's, avf-spec 2.5):
+ *   u32 version, i32 kind, string name, u32 memory_mib, u32 cpus,
+ *   bool protected_vm, string? guest_script,
+ *   fd? kernel, fd? initrd, fd? bootloader, string? params,
+ *   u32 n_disks (<= VM_CONFIG_DISKS_MAX), then per disk:
+ *     fd? image, bool writable, u32 n_partitions (<= VM_CONFIG_PARTITIONS_MAX),
+ *     then per partition: string label, fd image, bool writable.
+ * Every fd travels as SCM_RIGHTS in the same packet (the message gets a duplicate;
+ * @c keeps its own). One packet carries at most IPC_MSG_MAX_FDS fds, the three
+ * console fds of createVm included: more is -E2BIG, EX_ILLEGAL_ARGUMENT, naming
+ * the field that did not fit.
  */
 int proto_put_config(struct ipc_msg *m, const struct vm_config *c);
 /*
  * Reads a config into @c (initialised by this call; the caller clears it, also on
- * failure). Unknown version, an out-of-range kind: -EBADMSG, EX_BAD_PARCELABLE
- * naming the field. Semantic checks are vm_config_validate()'s job, not this one's.
+ * failure: fds already taken are then closed). Unknown version, an out-of-range
+ * kind, a count over its bound, a wrong or missing field: -EBADMSG,
+ * EX_BAD_PARCELABLE naming the field ("config.disks[2].partitions[0].image: ...").
+ * Semantic checks (image xor partitions, kernel xor bootloader, labels) are
+ * vm_config_validate()'s and the composite builder's job, not this one's.
  */
 int proto_get_config(struct ipc_msg *m, struct vm_config *c);
 

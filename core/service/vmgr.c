@@ -18,6 +18,11 @@ struct vmgr_vm {
 	char *temp_dir;
 	struct backend_plan *plan; /* prepared at createVm, consumed by start */
 	struct vmgr_vm_fds fds;    /* createVm's; closed after the spawn attempt */
+	/* config.disks as the backend gets them (vmgr_composite_disk); their fds are the
+	 * config's or composite_fds, closed after the spawn attempt with the config's. */
+	struct backend_disk *disks;
+	int *composite_fds; /* per disk: the composite image built for it, -1: none */
+	int *indirect_fds;  /* every disk's indirect files, back to back (numbers only) */
 	struct backend_child *child;
 	struct loop_source *hangup_timer;
 	enum avf_vm_state reported; /* last state given to context->set_state */
@@ -67,6 +72,27 @@ static void close_fds(struct vmgr_vm_fds *fds)
 	}
 }
 
+/* The VM's files: the VMM has its own copies after the spawn attempt, or never will. */
+static void close_files(struct vmgr_vm *e)
+{
+	close_fds(&e->fds);
+	vm_config_close_files(&e->config);
+	for (size_t d = 0; e->composite_fds && d < e->config.n_disks; d++) {
+		if (e->composite_fds[d] >= 0)
+			close(e->composite_fds[d]);
+		e->composite_fds[d] = -1;
+	}
+}
+
+static void free_disks(struct vmgr_vm *e)
+{
+	free(e->disks);
+	free(e->composite_fds);
+	free(e->indirect_fds);
+	e->disks = NULL;
+	e->composite_fds = e->indirect_fds = NULL;
+}
+
 static void entry_dispose(struct vm *vm, void *owner)
 {
 	struct vmgr_vm *e = owner;
@@ -76,7 +102,8 @@ static void entry_dispose(struct vm *vm, void *owner)
 	if (e->child)
 		e->child = m->p.backend->ops->child_free(e->child);
 	backend_plan_free(e->plan);
-	close_fds(&e->fds);
+	close_files(e);
+	free_disks(e);
 	m->p.context->release(m->p.context_data, vm_cid(vm));
 	if (e->prev)
 		e->prev->next = e->next;
@@ -137,6 +164,65 @@ static void handle_last_unref(struct vm *vm, void *data)
 		entry_kill(e); /* cannot fail for a running VM but by a backend bug; nothing to tell */
 }
 
+/*
+ * TODO(core/disk): the one place a disk's partitions become a composite image
+ * (avf-spec 8; crosvm-spec §4): build composite-<N>.img with its header and
+ * footer (and zero.img) in e->temp_dir from disk->partitions (labels checked
+ * there: at most 36 UTF-16 units, unique), and return the composite's fd in
+ * *ret_fd (the VM's, closed after the spawn attempt with the config's files).
+ * The partition fds stay the indirect files the composite names. Until the
+ * composite-disk library lands there is no image: *ret_fd = -1, and the disk
+ * reaches the backend as its partition fds only (crosvm_argv.h leaves it out of
+ * argv; the crosvm backend refuses it).
+ */
+static int vmgr_composite_disk(struct vmgr_vm *e, size_t index, const struct vm_config_disk *disk,
+			       int *ret_fd)
+{
+	*ret_fd = -1;
+	return 0;
+}
+
+/* e->disks from e->config.disks: each disk's final image and its indirect files. */
+static int build_disks(struct vmgr_vm *e)
+{
+	const struct vm_config *c = &e->config;
+	size_t n_parts = 0, k = 0;
+	int r;
+
+	if (!c->n_disks)
+		return 0;
+	for (size_t d = 0; d < c->n_disks; d++)
+		n_parts += c->disks[d].n_partitions;
+	e->disks = calloc(c->n_disks, sizeof(*e->disks));
+	e->composite_fds = calloc(c->n_disks, sizeof(*e->composite_fds));
+	e->indirect_fds = calloc(n_parts ? n_parts : 1, sizeof(*e->indirect_fds));
+	if (!e->disks || !e->composite_fds || !e->indirect_fds) {
+		free_disks(e);
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory creating VM");
+	}
+	for (size_t d = 0; d < c->n_disks; d++)
+		e->composite_fds[d] = -1;
+	for (size_t d = 0; d < c->n_disks; d++) {
+		const struct vm_config_disk *disk = &c->disks[d];
+		struct backend_disk *bd = &e->disks[d];
+
+		bd->writable = disk->writable;
+		if (!disk->n_partitions) {
+			bd->fd = disk->image_fd;
+			continue;
+		}
+		bd->indirect_fds = &e->indirect_fds[k];
+		bd->n_indirect = disk->n_partitions;
+		for (size_t p = 0; p < disk->n_partitions; p++)
+			e->indirect_fds[k++] = disk->partitions[p].fd;
+		r = vmgr_composite_disk(e, d, disk, &e->composite_fds[d]);
+		if (r < 0)
+			return r;
+		bd->fd = e->composite_fds[d];
+	}
+	return 0;
+}
+
 /* Moves *@fds into the new VM (leaving -1s) once it has a record; the caller closes the rest. */
 static int create_vm(struct vmgr *m, const struct vm_config *config, struct vmgr_vm_fds *fds,
 		     struct vm_handle **ret)
@@ -189,8 +275,14 @@ static int create_vm(struct vmgr *m, const struct vm_config *config, struct vmgr
 	*fds = (struct vmgr_vm_fds){-1, -1, -1};
 	vm_set_owner(vm, entry_dispose, e);
 
+	/* AVF assembles the disks at createVm (avf-spec 3 step 14), before the VMM plan. */
+	r = build_disks(e);
+	if (r < 0)
+		goto fail;
 	bvm = (struct backend_vm){ .cid = cid, .name = config->name, .temp_dir = e->temp_dir,
-				   .config = &e->config, .console_out_fd = e->fds.console_out,
+				   .config = &e->config, .disks = e->disks,
+				   .n_disks = e->disks ? e->config.n_disks : 0,
+				   .console_out_fd = e->fds.console_out,
 				   .console_in_fd = e->fds.console_in, .log_fd = e->fds.log };
 	r = m->p.backend->ops->prepare(m->p.backend, &bvm, &e->plan);
 	if (r < 0)
@@ -305,8 +397,9 @@ int vmgr_start(struct vmgr *m, struct vm_handle *h)
 	}
 	r = m->p.backend->ops->spawn(m->p.backend, e->plan, &vmgr_sink, e, &e->child);
 	e->plan = backend_plan_free(e->plan);
-	/* The VMM has its own copies now (or never will): its exit is the client's EOF. */
-	close_fds(&e->fds);
+	/* The VMM has its own copies now (or never will): its exit is the client's EOF,
+	 * and no disk image stays open here while the VM runs (AVF keeps none). */
+	close_files(e);
 	if (r < 0) {
 		char msg[AVF_ERR_MSG_MAX];
 

@@ -16,8 +16,11 @@
  *     handle does the same;
  *   - the context (CID) is released when the VM record goes: dead and every
  *     handle gone;
- *   - createVm's console and log fds go to the backend and are closed right
- *     after the spawn attempt (AVF keeps no copy), or with an unstarted VM.
+ *   - createVm's console and log fds, and the config's files (kernel, initrd,
+ *     bootloader, disks), go to the backend and are closed right after the
+ *     spawn attempt (AVF keeps no copy), or with an unstarted VM;
+ *   - a disk of partitions becomes a composite image at createVm (avf-spec 8;
+ *     pending core/disk: vmgr.c's vmgr_composite_disk).
  */
 #ifndef AVF_CORE_SERVICE_VMGR_H
 #define AVF_CORE_SERVICE_VMGR_H
@@ -86,7 +89,12 @@ struct vmgr_vm_fds {
 	int log;         /* osLogFd: hvc2 */
 };
 
-/* createVm: validates @config (copied), takes a context, prepares the VMM. No fds. */
+/*
+ * createVm: validates @config, copies it (its files duplicated: the caller keeps
+ * @config's), takes a context, assembles the disks, prepares the VMM. The VM's
+ * copies of the config's files go to the backend and are closed right after the
+ * spawn attempt, as the console fds below, or when the VM goes unstarted.
+ */
 int vmgr_create_vm(struct vmgr *m, const struct vm_config *config, struct vm_handle **ret);
 /*
  * createVm with the VM's console and log fds (@fds may be NULL: none). They are

@@ -167,6 +167,37 @@ enum avf_vm_kind {
 	AVF_VM_KIND_APP = 1, /* VirtualMachineAppConfig: boot hangup after 30 s without payload */
 };
 
+/* Partition (VirtualMachineRawConfig's): one component of a composite disk. */
+struct avf_vm_partition {
+	const char *label; /* GPT label: at most 36 UTF-16 units, unique in its disk */
+	int fd;            /* the partition image (required) */
+	bool writable;
+};
+
+/* DiskImage: exactly one of @image_fd and a non-empty @partitions. */
+struct avf_vm_disk {
+	int image_fd; /* -1: the disk is a composite of @partitions */
+	const struct avf_vm_partition *partitions;
+	size_t n_partitions;
+	bool writable; /* read-write (--rwdisk) rather than read-only (--disk) */
+};
+
+/*
+ * A VM config (AVF's VirtualMachineRawConfig, research/avf-spec.md 2.5, for the
+ * fields the backends use). Start from avf_vm_config_init(): it sets every fd to
+ * -1 (none), and a zeroed struct would name fd 0 three times.
+ *
+ * Files: every fd here stays the caller's. avf_vm_create() sends duplicates
+ * (close-on-exec, as for the console fds) and returns; the caller may close its
+ * own right after. Open them as AVF's `vm` does: read-only, read-write for a
+ * writable disk or partition (the VMM gets the same open file, mode included).
+ * When any file is set (kernel, initrd, bootloader, a disk), createVm applies
+ * AVF's rules: exactly one of kernel and bootloader, no initrd with a bootloader
+ * (service-specific -1), each disk exactly one of an image and partitions
+ * (EX_ILLEGAL_ARGUMENT). A config with no file at all is accepted: the fake guest
+ * boots nothing (the crosvm backend refuses it). One createVm carries at most 16
+ * fds, the console fds included (-E2BIG otherwise).
+ */
 struct avf_vm_config {
 	enum avf_vm_kind kind;
 	const char *name;        /* may be NULL */
@@ -176,14 +207,20 @@ struct avf_vm_config {
 	/* The fake guest's behaviour (fakes/script syntax, docs/guest-script.md), e.g.
 	 * "started; ready; finished 0; exit 0". NULL: the default guest. */
 	const char *fake_script;
+	int kernel_fd;     /* -1: none */
+	int initrd_fd;     /* -1: none */
+	int bootloader_fd; /* -1: none */
+	const char *params; /* the kernel command line; NULL: none */
+	const struct avf_vm_disk *disks; /* in order: the guest's vda, vdb, ... */
+	size_t n_disks;
 };
-/* Zeroes: a raw, unnamed VM with backend defaults. */
+/* A raw, unnamed VM with backend defaults and no files (every fd -1). */
 void avf_vm_config_init(struct avf_vm_config *cfg);
 
 /*
  * IVirtualizationService.createVm: a NOT_STARTED VM. @console_out, @console_in,
- * @log: fds for the VM's console and log, or -1 (duplicated; the caller keeps its
- * own). *ret holds one reference.
+ * @log: fds for the VM's console and log, or -1. Every fd given, here and in
+ * @cfg, is duplicated: the caller keeps its own. *ret holds one reference.
  */
 int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int console_out,
 		  int console_in, int log, struct avf_vm **ret);

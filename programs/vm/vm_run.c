@@ -210,39 +210,59 @@ static int open_or_report(const char *what, const char *path, int flags, int *re
 /*
  * Every file the config names is opened as libs/vmconfig's to_parcelable opens it
  * (read-only, or read-write when writable), so a missing or unreadable file fails here
- * with AVF's message. The fds are not passed on yet: the fake guest boots no kernel and
- * reads no disk (composite disks come with the crosvm backend; docs/vm.md).
+ * with AVF's message. The fds go into the plan's config (@p owns them): virtmgr gets
+ * duplicates at createVm and hands them to the VMM.
  */
-static int check_config_files(const struct vm_config_json *j)
+static int check_config_files(const struct vm_config_json *j, struct run_plan *p)
 {
 	const char *ro[] = {j->kernel, j->initrd, j->bootloader};
-	int fd, r;
+	int *fds[] = {&p->cfg.kernel_fd, &p->cfg.initrd_fd, &p->cfg.bootloader_fd};
+	size_t n_parts = 0, k = 0;
+	int r;
 
-	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
-		if (!ro[i])
-			continue;
-		if ((r = open_or_report("Failed to open", ro[i], O_RDONLY, &fd)) != 0)
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+		if (ro[i] && (r = open_or_report("Failed to open", ro[i], O_RDONLY, fds[i])) != 0)
 			return r;
-		close(fd);
+	for (size_t d = 0; d < j->n_disks; d++)
+		n_parts += j->disks[d].n_partitions;
+	if (j->n_disks) {
+		p->disks = calloc(j->n_disks, sizeof(*p->disks));
+		p->partitions = calloc(n_parts ? n_parts : 1, sizeof(*p->partitions));
+		if (!p->disks || !p->partitions)
+			return vm_error("out of memory");
 	}
+	/* Counted as they are filled: run_plan_close_fds() closes exactly what was opened. */
 	for (size_t d = 0; d < j->n_disks; d++) {
 		const struct vm_config_json_disk *disk = &j->disks[d];
+		struct avf_vm_disk *out = &p->disks[d];
 
+		*out = (struct avf_vm_disk){.image_fd = -1,
+					    .partitions = disk->n_partitions ? &p->partitions[k]
+									     : NULL,
+					    .n_partitions = disk->n_partitions,
+					    .writable = disk->writable};
+		p->n_disks = d + 1;
 		if (disk->image) {
 			r = open_or_report("Failed to open", disk->image,
-					   disk->writable ? O_RDWR : O_RDONLY, &fd);
+					   disk->writable ? O_RDWR : O_RDONLY, &out->image_fd);
 			if (r)
 				return r;
-			close(fd);
 		}
-		for (size_t p = 0; p < disk->n_partitions; p++) {
-			r = open_or_report("Failed to open", disk->partitions[p].path,
-					   disk->partitions[p].writable ? O_RDWR : O_RDONLY, &fd);
+		for (size_t i = 0; i < disk->n_partitions; i++, k++) {
+			p->partitions[k] = (struct avf_vm_partition){
+			    .label = disk->partitions[i].label,
+			    .fd = -1,
+			    .writable = disk->partitions[i].writable};
+			p->n_partitions = k + 1;
+			r = open_or_report("Failed to open", disk->partitions[i].path,
+					   disk->partitions[i].writable ? O_RDWR : O_RDONLY,
+					   &p->partitions[k].fd);
 			if (r)
 				return r;
-			close(fd);
 		}
 	}
+	p->cfg.disks = p->disks;
+	p->cfg.n_disks = p->n_disks;
 	return VM_EXIT_OK;
 }
 
@@ -260,10 +280,13 @@ static int plan_from_config(const struct run_args *a, const char *path, struct r
 		return vm_error("Failed to %s config file: %s",
 				r == -EINVAL || r == -EFBIG ? "parse" : "open",
 				avf_last_error()->message);
-	if ((r = check_config_files(j)) != 0)
-		goto out;
+	/* The plan keeps the parsed file: the config's params and labels point into it. */
+	p->json = j;
+	if ((r = check_config_files(j, p)) != 0)
+		return r;
 	/* run.rs: --mem and --name override the file, the CLI's topology always wins. */
 	p->cfg.kind = AVF_VM_KIND_RAW;
+	p->cfg.params = j->params;
 	p->cfg.memory_mib = a->mem_set ? a->mem : j->memory_mib;
 	p->cfg.protected_vm = j->protected_vm; /* `run` does not apply --protected (AVF) */
 	p->name = strdup(a->name ? a->name : "VmRun");
@@ -274,14 +297,10 @@ static int plan_from_config(const struct run_args *a, const char *path, struct r
 	}
 	if (!p->name || !m || !desc) {
 		free(desc);
-		r = vm_error("out of memory");
-		goto out;
+		return vm_error("out of memory");
 	}
 	p->description = desc;
-	r = VM_EXIT_OK;
-out:
-	vm_config_json_free(j);
-	return r;
+	return VM_EXIT_OK;
 }
 
 /* vm create-partition's core, also used by run-app for its instance and storage. */
@@ -393,15 +412,32 @@ static int open_console_files(const struct run_args *a, struct run_plan *p)
 	return VM_EXIT_OK;
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 void run_plan_close_fds(struct run_plan *p)
 {
-	int *fds[] = {&p->console_out, &p->console_in, &p->log};
+	int *fds[] = {&p->console_out, &p->console_in, &p->log,
+		      &p->cfg.kernel_fd, &p->cfg.initrd_fd, &p->cfg.bootloader_fd};
 
-	for (size_t i = 0; i < 3; i++) {
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-		*fds[i] = -1;
-	}
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		close_fd(fds[i]);
+	for (size_t d = 0; d < p->n_disks; d++)
+		close_fd(&p->disks[d].image_fd);
+	for (size_t k = 0; k < p->n_partitions; k++)
+		close_fd(&p->partitions[k].fd);
+}
+
+/* A plan with no file open (every fd -1), as run_plan_clear() leaves it. */
+static void run_plan_init(struct run_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	avf_vm_config_init(&p->cfg);
+	p->console_out = p->console_in = p->log = -1;
 }
 
 void run_plan_clear(struct run_plan *p)
@@ -409,8 +445,10 @@ void run_plan_clear(struct run_plan *p)
 	run_plan_close_fds(p);
 	free(p->name);
 	free(p->description);
-	memset(p, 0, sizeof(*p));
-	p->console_out = p->console_in = p->log = -1;
+	free(p->disks);
+	free(p->partitions);
+	vm_config_json_free(p->json);
+	run_plan_init(p);
 }
 
 /* ---- the session ---- */
@@ -593,11 +631,12 @@ int vm_cmd_run(int argc, char **argv)
 {
 	bool app = !strcmp(argv[0], "run-app");
 	struct run_args a = {.spec = app ? &run_app_spec : &run_spec};
-	struct run_plan p = {.console_out = -1, .console_in = -1, .log = -1};
+	struct run_plan p;
 	struct vm_session s = {0};
 	const char *pos[2];
 	int r;
 
+	run_plan_init(&p);
 	r = vm_args_parse(a.spec, argc, argv, on_opt, &a, pos);
 	if (r)
 		return r < 0 ? VM_EXIT_OK : r;

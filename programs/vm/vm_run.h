@@ -17,6 +17,8 @@
 
 #include <avf/vmclient.h>
 
+struct vm_config_json;
+
 struct run_plan {
 	bool app;           /* run-app */
 	bool detach;        /* --detach */
@@ -26,6 +28,16 @@ struct run_plan {
 	char *name;         /* owned; cfg.name points here */
 	/* createVm's fds, -1 for none (owned). With --debug none the outputs are -1. */
 	int console_out, console_in, log;
+	/*
+	 * run: the config file, parsed (cfg's params and labels point into it), and its
+	 * files as AVF's vm opens them: cfg.kernel_fd, initrd_fd, bootloader_fd and the
+	 * fds of @disks / @partitions are owned by the plan (cfg.disks points at
+	 * @disks). run_plan_close_fds() closes them with the three above.
+	 */
+	struct vm_config_json *json;
+	struct avf_vm_disk *disks;
+	struct avf_vm_partition *partitions; /* every disk's, back to back */
+	size_t n_disks, n_partitions;
 	/* The user named the file (else: AVF's defaults, dup of stdout / stdin). */
 	bool console_out_given, console_in_given, log_given;
 };
@@ -59,7 +71,8 @@ void vm_session_print_ended(const struct vm_session *s, FILE *out);
 void vm_session_end(struct vm_session *s);
 
 void run_plan_clear(struct run_plan *p);
-/* Close the plan's three fds (-1 after). */
+/* Close the plan's fds: the three above and the config's files (-1 after). virtmgr has
+ * its own copies once the VM is created. */
 void run_plan_close_fds(struct run_plan *p);
 
 /* The detached holder (vm_detach.c): returns the exit status of `vm run --detach`. */

@@ -31,6 +31,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "backends/crosvm/crosvm_backend.h"
 #include "backends/fake/fake_backend.h"
 #include "backends/fake/guest_channel.h"
 #include "base/avf_err.h"
@@ -68,6 +69,7 @@ struct fx_opts {
 	bool log;
 	bool tmpdir;
 	uint64_t hangup_ns;
+	bool crosvm; /* the crosvm backend (running @path) instead of the fake one */
 };
 
 struct seen {
@@ -193,7 +195,15 @@ static struct fx *fx_new_opts(const struct fx_opts *o)
 		strcpy(fx->tmpdir, "/tmp/avf-fake-XXXXXX");
 		assert_non_null(mkdtemp(fx->tmpdir));
 	}
-	assert_int_equal(fake_backend_new(fx->loop, &fx->tr, &bo, &fx->be), 0);
+	if (o->crosvm)
+		assert_int_equal(crosvm_backend_new(fx->loop, &fx->tr,
+						    &(struct crosvm_backend_opts){
+							.crosvm_path = bo.fakevmm_path,
+							.log_fd = bo.log_fd},
+						    &fx->be),
+				 0);
+	else
+		assert_int_equal(fake_backend_new(fx->loop, &fx->tr, &bo, &fx->be), 0);
 	assert_int_equal(
 	    vmgr_new(
 		&(struct vmgr_params){.loop = fx->loop,
@@ -216,7 +226,10 @@ static struct fx *fx_new(void)
 static void fx_free(struct fx *fx)
 {
 	assert_int_equal(vmgr_vm_count(fx->mgr), 0);
-	assert_int_equal(fake_backend_live_children(fx->be), 0);
+	if (strcmp(fx->be->ops->name, "crosvm") == 0)
+		assert_int_equal(crosvm_backend_live_children(fx->be), 0);
+	else
+		assert_int_equal(fake_backend_live_children(fx->be), 0);
 	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
 	assert_int_equal(loop_source_count(fx->loop), 0);
 	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
@@ -453,6 +466,7 @@ static void test_prepare_golden(void **state)
 	    "--disable-sandbox",
 	    "--cid",
 	    "2048",
+	    "--no-balloon",
 	    "--cpus",
 	    "1",
 	    "--serial=type=sink,hardware=serial,num=1",
@@ -475,6 +489,7 @@ static void test_prepare_golden(void **state)
 	    "--disable-sandbox",
 	    "--cid",
 	    "65535",
+	    "--no-balloon",
 	    "--mem",
 	    "512",
 	    "--cpus",
@@ -484,10 +499,10 @@ static void test_prepare_golden(void **state)
 	    "--serial=type=sink,hardware=virtio-console,num=1",
 	    "--serial=type=sink,hardware=virtio-console,num=2",
 	    "--serial=type=sink,hardware=virtio-console,num=3",
-	    "--params",
-	    "avf.fake_script=started%3B%20ready%3B%20wait%20250ms%3B%20finished%200%3B%20exit%200",
 	    "--socket",
 	    "/proc/self/fd/{control-socket}",
+	    "--params",
+	    "avf.fake_script=started%3B%20ready%3B%20wait%20250ms%3B%20finished%200%3B%20exit%200",
 	    "--avf-guest-channel",
 	    "/proc/self/fd/{guest-channel}",
 	    NULL,
@@ -501,6 +516,7 @@ static void test_prepare_golden(void **state)
 	    "--disable-sandbox",
 	    "--cid",
 	    "4242",
+	    "--no-balloon",
 	    "--protected-vm",
 	    "--swiotlb",
 	    "8",
@@ -514,11 +530,11 @@ static void test_prepare_golden(void **state)
 	    "--serial=type=sink,hardware=virtio-console,num=1",
 	    "--serial=type=sink,hardware=virtio-console,num=2",
 	    "--serial=type=sink,hardware=virtio-console,num=3",
+	    "--socket",
+	    "/proc/self/fd/{control-socket}",
 	    "--params",
 	    "avf.fake_script=error%201%20%22100%25%20bad%22%3B%0Afailure%20"
 	    "MICRODROID_UNKNOWN_RUNTIME_ERROR%7Cx%3B%20exit%2033",
-	    "--socket",
-	    "/proc/self/fd/{control-socket}",
 	    "--avf-guest-channel",
 	    "/proc/self/fd/{guest-channel}",
 	    NULL,
@@ -634,6 +650,7 @@ static void test_prepare_golden_console_fds(void **state)
 		    "--disable-sandbox",
 		    "--cid",
 		    "2050",
+		    "--no-balloon",
 		    "--cpus",
 		    "1",
 		    rows[i].tty_s0,
@@ -1037,19 +1054,22 @@ static void test_spawned_argv_and_fds(void **state)
 		if (strcmp(words[i], AVF_FAKEVMM_PATH) == 0)
 			first = i;
 	assert_true(first >= 0);
-	assert_int_equal(n_words - first, 21);
+	assert_int_equal(n_words - first, 22);
 	assert_string_equal(words[first + 4], "run");
 	assert_string_equal(words[first + 7], "2048");
-	assert_string_equal(words[first + 16], "avf.fake_script=started%3B%20hang");
-	assert_int_equal(sscanf(words[first + 11],
+	assert_string_equal(words[first + 8], "--no-balloon");
+	assert_int_equal(sscanf(words[first + 12],
 				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,num=2",
 				&fd_fail),
 			 1);
-	assert_string_equal(words[first + 17], "--socket");
-	assert_int_equal(sscanf(words[first + 18], "/proc/self/fd/%d", &fd_ctl), 1);
-	assert_string_equal(words[first + 19], "--avf-guest-channel");
-	assert_int_equal(sscanf(words[first + 20], "/proc/self/fd/%d", &fd_guest), 1);
-	assert_null(strchr(words[first + 11], '{'));
+	assert_string_equal(words[first + 16], "--socket");
+	assert_int_equal(sscanf(words[first + 17], "/proc/self/fd/%d", &fd_ctl), 1);
+	/* the fake's extras come after crosvm's command line */
+	assert_string_equal(words[first + 18], "--params");
+	assert_string_equal(words[first + 19], "avf.fake_script=started%3B%20hang");
+	assert_string_equal(words[first + 20], "--avf-guest-channel");
+	assert_int_equal(sscanf(words[first + 21], "/proc/self/fd/%d", &fd_guest), 1);
+	assert_null(strchr(words[first + 12], '{'));
 
 	check_vmm_fds(pid, (const int[]){fd_fail, fd_ctl, fd_guest}, 3, links);
 	assert_true(strncmp(links[0], "pipe:", 5) == 0);
@@ -1154,31 +1174,31 @@ static void test_console_and_log_reach_the_vmm(void **state)
 
 	pid = fake_backend_last_pid(fx->be);
 	n_words = vmm_words(pid, buf, sizeof(buf), words, 64);
-	assert_int_equal(n_words, 21);
-	assert_int_equal(sscanf(words[10],
+	assert_int_equal(n_words, 22);
+	assert_int_equal(sscanf(words[11],
 				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,"
 				"num=1",
 				&fd[0]),
 			 1);
-	assert_int_equal(sscanf(words[11],
+	assert_int_equal(sscanf(words[12],
 				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,"
 				"num=2",
 				&fd[1]),
 			 1);
-	assert_int_equal(sscanf(words[12],
+	assert_int_equal(sscanf(words[13],
 				"--serial=type=file,path=/proc/self/fd/%d,input=/proc/self/fd/%d,"
 				"hardware=virtio-console,num=1",
 				&out2, &fd[2]),
 			 2);
 	assert_int_equal(out2, fd[0]); /* ttyS0 and hvc0 share the console fd, as in AVF */
-	assert_string_equal(words[13], "--serial=type=sink,hardware=virtio-console,num=2");
-	assert_int_equal(sscanf(words[14],
+	assert_string_equal(words[14], "--serial=type=sink,hardware=virtio-console,num=2");
+	assert_int_equal(sscanf(words[15],
 				"--serial=type=file,path=/proc/self/fd/%d,hardware=virtio-console,"
 				"num=3",
 				&fd[3]),
 			 1);
-	assert_int_equal(sscanf(words[18], "/proc/self/fd/%d", &fd[4]), 1);
-	assert_int_equal(sscanf(words[20], "/proc/self/fd/%d", &fd[5]), 1);
+	assert_int_equal(sscanf(words[17], "/proc/self/fd/%d", &fd[4]), 1);
+	assert_int_equal(sscanf(words[21], "/proc/self/fd/%d", &fd[5]), 1);
 	check_vmm_fds(pid, fd, 6, links);
 	/* the very pipes we made: the VMM's fds are our other ends */
 	own_link(out[0], mine, sizeof(mine));
@@ -2175,6 +2195,363 @@ static void test_fakevmm_channels(void **state)
 	close(lfd);
 }
 
+/* ---- the config's files ---- */
+
+enum { F_KERNEL, F_INITRD, F_ROOTFS, F_DATA, F_PART_A, F_PART_B, F__COUNT };
+
+/* Real files for a config: kernel, initrd, a read-only and a writable disk image, and the
+ * two partitions of a composite (one writable), opened as AVF's vm opens them. */
+struct files {
+	char dir[64];
+	char path[F__COUNT][128];
+	int fd[F__COUNT];
+	struct vm_config_partition parts[2];
+	struct vm_config_disk disks[3];
+};
+
+static void files_new(struct files *f, struct vm_config *c)
+{
+	static const char *const names[F__COUNT] = {"kernel", "initrd.img", "rootfs.img",
+						    "data.img", "part-a.img", "part-b.img"};
+	static const bool rw[F__COUNT] = {[F_DATA] = true, [F_PART_B] = true};
+
+	strcpy(f->dir, "/tmp/avf-files-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	for (int i = 0; i < F__COUNT; i++) {
+		snprintf(f->path[i], sizeof(f->path[i]), "%s/%s", f->dir, names[i]);
+		f->fd[i] = open(f->path[i], O_CREAT | O_EXCL | O_CLOEXEC | O_RDWR, 0644);
+		assert_true(f->fd[i] >= 0);
+		assert_int_equal(write(f->fd[i], names[i], strlen(names[i])), (ssize_t)strlen(names[i]));
+		close(f->fd[i]);
+		f->fd[i] = open(f->path[i], (rw[i] ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		assert_true(f->fd[i] >= 0);
+	}
+	f->parts[0] = (struct vm_config_partition){"payload", f->fd[F_PART_A], false};
+	f->parts[1] = (struct vm_config_partition){"data", f->fd[F_PART_B], true};
+	f->disks[0] = (struct vm_config_disk){.image_fd = f->fd[F_ROOTFS]};
+	f->disks[1] = (struct vm_config_disk){.image_fd = -1, .partitions = f->parts,
+					      .n_partitions = 2};
+	f->disks[2] = (struct vm_config_disk){.image_fd = f->fd[F_DATA], .writable = true};
+	vm_config_init(c);
+	c->name = "files";
+	c->kernel_fd = f->fd[F_KERNEL];
+	c->initrd_fd = f->fd[F_INITRD];
+	c->params = "console=hvc0 root=/dev/vda";
+	c->disks = f->disks;
+	c->n_disks = 3;
+}
+
+static void files_free(struct files *f)
+{
+	for (int i = 0; i < F__COUNT; i++) {
+		close(f->fd[i]);
+		assert_int_equal(unlink(f->path[i]), 0);
+	}
+	assert_int_equal(rmdir(f->dir), 0);
+}
+
+/* How many fds of process @pid are open on @path. */
+static int fds_on(pid_t pid, const char *path)
+{
+	char dir[64], link[256];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd_link(pid, atoi(de->d_name), link, sizeof(link));
+		n += strcmp(link, path) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The one fd of @pid on @path. */
+static int fd_on(pid_t pid, const char *path)
+{
+	char dir[64], link[256];
+	struct dirent *de;
+	int fd = -1;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd_link(pid, atoi(de->d_name), link, sizeof(link));
+		if (strcmp(link, path) == 0) {
+			if (fd >= 0)
+				fail_msg("pid %d has %s open twice (fds %d and %s)", (int)pid, path,
+					 fd, de->d_name);
+			fd = atoi(de->d_name);
+		}
+	}
+	closedir(d);
+	if (fd < 0)
+		fail_msg("pid %d has no fd on %s", (int)pid, path);
+	return fd;
+}
+
+/* The flags word of fd @fd of @pid (fdinfo). */
+static unsigned long fd_flags(pid_t pid, int fd)
+{
+	char path[64], info[512], *fl;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	info[fread(info, 1, sizeof(info) - 1, f)] = '\0';
+	fclose(f);
+	fl = strstr(info, "flags:");
+	assert_non_null(fl);
+	return strtoul(fl + 6, NULL, 8);
+}
+
+/* The index of the @nth (0-based) word equal to @w, from @from on; fails if none. */
+static int word_at(char **words, int n, int from, const char *w)
+{
+	for (int i = from; i < n; i++)
+		if (strcmp(words[i], w) == 0)
+			return i;
+	fail_msg("no '%s' in the VMM's argv from word %d", w, from);
+	return -1;
+}
+
+/* /proc/self/fd/N -> N */
+static int proc_fd(const char *w)
+{
+	int fd = -1;
+
+	if (sscanf(w, "/proc/self/fd/%d", &fd) != 1)
+		fail_msg("'%s' is not /proc/self/fd/N", w);
+	return fd;
+}
+
+/* The VMM's fd @fd is @path, inherited (not close-on-exec), opened with @mode. */
+static void check_vmm_file(pid_t pid, int fd, const char *path, int mode)
+{
+	char link[256];
+	unsigned long fl = fd_flags(pid, (int)fd);
+
+	fd_link(pid, fd, link, sizeof(link));
+	assert_string_equal(link, path);
+	assert_int_equal(fl & O_ACCMODE, mode);
+	assert_int_equal(fl & O_CLOEXEC, 0);
+}
+
+/*
+ * The config's files reach fakevmm at the numbers its argv names, in A15's places
+ * (--initrd, --params, --disk / --rwdisk in config order, the kernel last before
+ * --socket), with the modes they were opened with; a composite's partitions are
+ * inherited at their numbers without being named (core/disk builds the composite
+ * later); vmgr keeps no copy once the VMM runs, and nothing else leaks into it.
+ */
+static void test_config_files_reach_the_vmm(void **state)
+{
+	struct fx *fx = fx_new();
+	int fds0 = count_fds(), fd[12], n_words, i, named = 0;
+	struct files f;
+	struct vm_config c;
+	struct seen s = {0};
+	struct vm_handle *h;
+	char buf[8192], *words[64], links[12][256];
+	pid_t pid;
+
+	files_new(&f, &c);
+	c.guest_script = "started; hang";
+	/* a placeholder's spelling in a parameter is just text */
+	c.params = "console=hvc0 root=/dev/vda x={kernel}";
+	h = create_cfg(fx, &c, &s);
+	/* vmgr holds its own copy of each until the spawn */
+	for (int k = 0; k < F__COUNT; k++)
+		assert_int_equal(fds_on(getpid(), f.path[k]), 2);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	for (int k = 0; k < F__COUNT; k++)
+		assert_int_equal(fds_on(getpid(), f.path[k]), 1);
+	WAIT_FOR(fx, vm_state(vm_handle_vm(h)) == AVF_VM_STATE_STARTED);
+	pid = fake_backend_last_pid(fx->be);
+	n_words = vmm_words(pid, buf, sizeof(buf), words, 64);
+
+	i = word_at(words, n_words, 0, "--initrd");
+	fd[named++] = proc_fd(words[i + 1]);
+	check_vmm_file(pid, fd[named - 1], f.path[F_INITRD], O_RDONLY);
+	assert_string_equal(words[i + 2], "--params");
+	assert_string_equal(words[i + 3], "console=hvc0 root=/dev/vda x={kernel}");
+	/* disk 0 read-only; disk 1 (the composite) absent until core/disk; disk 2 writable */
+	assert_string_equal(words[i + 4], "--disk");
+	fd[named++] = proc_fd(words[i + 5]);
+	check_vmm_file(pid, fd[named - 1], f.path[F_ROOTFS], O_RDONLY);
+	assert_string_equal(words[i + 6], "--rwdisk");
+	fd[named++] = proc_fd(words[i + 7]);
+	check_vmm_file(pid, fd[named - 1], f.path[F_DATA], O_RDWR);
+	/* the kernel, positional, right before --socket */
+	fd[named++] = proc_fd(words[i + 8]);
+	check_vmm_file(pid, fd[named - 1], f.path[F_KERNEL], O_RDONLY);
+	assert_string_equal(words[i + 9], "--socket");
+	fd[named++] = proc_fd(words[i + 10]);
+	assert_string_equal(words[i + 11], "--params");
+	assert_string_equal(words[i + 12], "avf.fake_script=started%3B%20hang");
+	assert_string_equal(words[i + 13], "--avf-guest-channel");
+	fd[named++] = proc_fd(words[i + 14]);
+	assert_int_equal(n_words, i + 15);
+	assert_int_equal(sscanf(words[12],
+				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,num=2",
+				&fd[named]),
+			 1);
+	named++;
+	/* the partitions: inherited, at one number each, named in no argument */
+	fd[named] = fd_on(pid, f.path[F_PART_A]);
+	check_vmm_file(pid, fd[named++], f.path[F_PART_A], O_RDONLY);
+	fd[named] = fd_on(pid, f.path[F_PART_B]);
+	check_vmm_file(pid, fd[named++], f.path[F_PART_B], O_RDWR);
+	for (int w = 0; w < n_words; w++) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "/fd/%d", fd[named - 1]);
+		assert_null(strstr(words[w], num));
+	}
+	check_vmm_fds(pid, fd, (size_t)named, links);
+
+	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+	assert_string_equal(s.log, "started;died(KILLED);");
+	vm_handle_unref(h);
+
+	/* never started: vmgr's copies go with the VM */
+	h = create_cfg(fx, &c, NULL);
+	for (int k = 0; k < F__COUNT; k++)
+		assert_int_equal(fds_on(getpid(), f.path[k]), 2);
+	vm_handle_unref(h);
+	for (int k = 0; k < F__COUNT; k++)
+		assert_int_equal(fds_on(getpid(), f.path[k]), 1);
+	files_free(&f);
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+}
+
+/*
+ * The crosvm backend, with fakevmm standing in for crosvm (it takes crosvm's
+ * command line): the same process handling as the fake backend, without a guest
+ * channel. The guest script rides in the config's own params (fakevmm reads
+ * avf.fake_script from any --params). Exit codes and the failure pipe become
+ * AVF's death reasons, stop is SIGKILL (KILLED), the control socket is
+ * <temp dir>/crosvm.sock while the VMM runs.
+ */
+static void test_crosvm_backend_over_fakevmm(void **state)
+{
+	static const struct {
+		const char *params;
+		const char *log;
+	} rows[] = {
+	    {"avf.fake_script=exit%200", "died(SHUTDOWN);"},
+	    {"avf.fake_script=exit%201", "died(START_FAILED);"},
+	    {"quiet avf.fake_script=exit%2032", "died(REBOOT);"},
+	    {"avf.fake_script=exit%2035", "died(UNKNOWN);"},
+	    {"avf.fake_script=failure%20MICRODROID_PAYLOAD_HAS_CHANGED%7Cdetails%3B%20exit%201",
+	     "died(MICRODROID_PAYLOAD_HAS_CHANGED);"},
+	    /* notifications have nowhere to go: no guest channel */
+	    {"avf.fake_script=started%3B%20ready%3B%20exit%200", "died(SHUTDOWN);"},
+	    {"avf.fake_script=hang", "died(KILLED);"},
+	};
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.crosvm = true, .tmpdir = true, .log = true});
+	int fds0 = count_fds();
+	char sock[128], buf[8192], *words[64];
+	struct vm_config c;
+	struct files f;
+	struct stat st;
+
+	snprintf(sock, sizeof(sock), "%s/crosvm.sock", fx->tmpdir);
+	/* nothing to boot: AVF's words, at createVm */
+	{
+		struct vm_config none;
+		struct vm_handle *h = NULL;
+
+		vm_config_init(&none);
+		assert_int_equal(vmgr_create_vm(fx->mgr, &none, &h), -EINVAL);
+		assert_string_equal(avf_err_last()->msg,
+				    "VM must have either a bootloader or a kernel image.");
+	}
+	/* a composite not built yet: refused rather than booted without it */
+	files_new(&f, &c);
+	{
+		struct vm_handle *h = NULL;
+
+		assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -ENOTSUP);
+		assert_int_equal(avf_err_last()->ex, AVF_EX_UNSUPPORTED_OPERATION);
+	}
+	c.n_disks = 1;
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct seen s = {0};
+		struct vm_handle *h;
+		int n;
+
+		c.params = (char *)rows[r].params;
+		h = create_cfg(fx, &c, &s);
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		if (strcmp(rows[r].log, "died(KILLED);") == 0) {
+			/* running: crosvm's command line, nothing of the fake's; its socket */
+			n = vmm_words(crosvm_backend_last_pid(fx->be), buf, sizeof(buf), words,
+				      64);
+			assert_string_equal(words[8], "--no-balloon");
+			assert_string_equal(words[n - 2], "--socket");
+			assert_string_equal(words[n - 6], "avf.fake_script=hang");
+			assert_int_equal(stat(sock, &st), 0);
+			assert_true(S_ISSOCK(st.st_mode));
+			assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+		}
+		WAIT_FOR(fx, s.died);
+		assert_string_equal(s.log, rows[r].log);
+		/* the socket file goes with the VMM */
+		assert_int_equal(stat(sock, &st), -1);
+		vm_handle_unref(h);
+	}
+	assert_null(strstr(fx->trace_buf, "guest channel"));
+	files_free(&f);
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+}
+
+/* A real crosvm, when there is one and /dev/kvm is usable: a kernel it cannot boot. */
+static void test_real_crosvm(void **state)
+{
+	char *crosvm = NULL;
+	struct fx *fx;
+	struct files f;
+	struct vm_config c;
+	struct seen s = {0};
+	struct vm_handle *h;
+
+	if (crosvm_backend_find(&crosvm) < 0) {
+		print_message("[ skipped  ] %s\n", avf_err_last()->msg);
+		skip();
+	}
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		print_message("[ skipped  ] /dev/kvm: %s\n", strerror(errno));
+		free(crosvm);
+		skip();
+	}
+	fx = fx_new_opts(&(struct fx_opts){.path = crosvm, .crosvm = true, .tmpdir = true});
+	files_new(&f, &c);
+	c.n_disks = 1; /* no composite yet */
+	h = create_cfg(fx, &c, &s);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	/* "kernel" is 6 bytes of text: crosvm gives up (an error exit, not a signal) */
+	WAIT_FOR(fx, s.died);
+	assert_int_not_equal(s.reason, AVF_DEATH_KILLED);
+	assert_int_not_equal(s.reason, AVF_DEATH_INFRASTRUCTURE_ERROR);
+	vm_handle_unref(h);
+	files_free(&f);
+	fx_free(fx);
+	free(crosvm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2205,6 +2582,9 @@ int main(void)
 	    cmocka_unit_test(test_control_socket_exit),
 	    cmocka_unit_test(test_vmm_dies_with_manager),
 	    cmocka_unit_test(test_no_leaks_over_cycles),
+	    cmocka_unit_test(test_config_files_reach_the_vmm),
+	    cmocka_unit_test(test_crosvm_backend_over_fakevmm),
+	    cmocka_unit_test(test_real_crosvm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

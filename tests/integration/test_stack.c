@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -380,6 +381,208 @@ static void console_and_log(void **state)
 	close(out[0]);
 	close(in[1]);
 	close(log[0]);
+	assert_int_equal(count_fds(), fds);
+}
+
+/* Every fd of process @pid open on @path (numbers into @out, up to @max); the count. */
+static int fds_on(pid_t pid, const char *path, int *out, int max)
+{
+	char dir[64], fd_path[128], link[PATH_MAX];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		ssize_t len;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", dir, e->d_name);
+		len = readlink(fd_path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (strcmp(link, path) == 0) {
+			if (n < max)
+				out[n] = atoi(e->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The VMM's argv (from the fakevmm path on: valgrind's words come first under memcheck). */
+static int vmm_argv(pid_t pid, char *buf, size_t len, char **words, int max)
+{
+	char path[64];
+	int n = 0, first = -1;
+	size_t got;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	got = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	for (char *p = buf; p < buf + got; p += strlen(p) + 1) {
+		if (first < 0 && strcmp(p, AVF_FAKEVMM_PATH) == 0)
+			first = 0;
+		if (first >= 0 && n < max)
+			words[n++] = p;
+	}
+	assert_true(first >= 0);
+	return n;
+}
+
+/* The fd /proc/self/fd/N after @flag in @words (the kernel: @flag NULL, the word before --socket). */
+static int argv_fd(char **words, int n, const char *flag, int nth)
+{
+	int fd = -1;
+
+	for (int i = 1; i < n; i++) {
+		const char *w = NULL;
+
+		if (!flag && strcmp(words[i], "--socket") == 0)
+			w = words[i - 1];
+		else if (flag && strcmp(words[i - 1], flag) == 0 && nth-- == 0)
+			w = words[i];
+		if (w) {
+			assert_int_equal(sscanf(w, "/proc/self/fd/%d", &fd), 1);
+			return fd;
+		}
+	}
+	fail_msg("no %s in the VMM's argv", flag ? flag : "kernel");
+	return -1;
+}
+
+/*
+ * The config's files through the whole stack (libvmclient -> virtmgr -> fakevmm):
+ * the VMM holds each file at the number its argv names (the kernel positional,
+ * --initrd, --disk / --rwdisk in config order), a composite's partitions at
+ * numbers of their own (named nowhere until core/disk builds the composite);
+ * virtmgr keeps none of them once the VMM runs, and this process nothing extra.
+ */
+static void config_files(void **state)
+{
+	static const char *const names[] = {"kernel", "initrd", "rootfs.img", "data.img",
+					    "part-a.img", "part-b.img"};
+	int fds = count_fds(), fd[6], got[4];
+	char path[6][400], buf[8192], *words[64];
+	struct avf_client *c = connect_client();
+	struct avf_vm_partition parts[2];
+	struct avf_vm_disk disks[3];
+	struct avf_vm_config cfg;
+	struct avf_vm *vm = NULL;
+	enum avf_death_reason reason;
+	pid_t vmgr = avf_client_virtmgr_pid(c), vmm;
+	int n;
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s/%s", S.dir, names[i]);
+		fd[i] = open(path[i], O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+		assert_true(fd[i] >= 0);
+		close(fd[i]);
+		/* as AVF's vm opens them: writable ones read-write */
+		fd[i] = open(path[i], (i == 3 || i == 5 ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		assert_true(fd[i] >= 0);
+	}
+	parts[0] = (struct avf_vm_partition){"payload", fd[4], false};
+	parts[1] = (struct avf_vm_partition){"data", fd[5], true};
+	disks[0] = (struct avf_vm_disk){.image_fd = fd[2]};
+	disks[1] = (struct avf_vm_disk){.image_fd = -1, .partitions = parts, .n_partitions = 2};
+	disks[2] = (struct avf_vm_disk){.image_fd = fd[3], .writable = true};
+	avf_vm_config_init(&cfg);
+	assert_int_equal(cfg.kernel_fd, -1);
+	cfg.name = "files";
+	cfg.fake_script = "started; hang";
+	cfg.kernel_fd = fd[0];
+	cfg.initrd_fd = fd[1];
+	cfg.params = "console=hvc0";
+	cfg.disks = disks;
+	cfg.n_disks = 3;
+	if (avf_vm_create(c, &cfg, -1, -1, -1, &vm) < 0)
+		fail_msg("create: %s", avf_last_error()->message);
+	/* the library sent duplicates: ours may go at once */
+	for (int i = 0; i < 6; i++)
+		close(fd[i]);
+	assert_int_equal(avf_vm_start(vm), 0);
+	assert_int_equal(avf_vm_wait_for_state(vm, AVF_VM_STATE_STARTED, DEADLINE_MS), 0);
+	assert_int_equal(children_of(vmgr, &vmm, 1), 1);
+	n = vmm_argv(vmm, buf, sizeof(buf), words, 64);
+	/* named files: at exactly the number argv says, and nowhere else in the VMM */
+	{
+		const struct {
+			const char *flag;
+			int nth, file;
+		} named[] = {{NULL, 0, 0}, {"--initrd", 0, 1}, {"--disk", 0, 2}, {"--rwdisk", 0, 3}};
+
+		for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+			int want = argv_fd(words, n, named[i].flag, named[i].nth);
+
+			assert_int_equal(fds_on(vmm, path[named[i].file], got, 4), 1);
+			assert_int_equal(got[0], want);
+		}
+	}
+	/* two disks in argv, not three: the composite is not built yet */
+	{
+		int disk_words = 0;
+
+		for (int i = 0; i < n; i++)
+			disk_words += !strcmp(words[i], "--disk") || !strcmp(words[i], "--rwdisk");
+		assert_int_equal(disk_words, 2);
+	}
+	/* the partitions: inherited, one fd each */
+	assert_int_equal(fds_on(vmm, path[4], got, 4), 1);
+	assert_int_equal(fds_on(vmm, path[5], got, 4), 1);
+	/* nobody else holds any of them */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(fds_on(vmgr, path[i], got, 4), 0);
+		assert_int_equal(fds_on(getpid(), path[i], got, 4), 0);
+	}
+	assert_int_equal(avf_vm_stop(vm), 0);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
+	assert_int_equal(reason, AVF_DEATH_KILLED);
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+	for (int i = 0; i < 6; i++)
+		unlink(path[i]);
+	assert_int_equal(count_fds(), fds);
+}
+
+/* AVF's createVm rules on files reach the client with AVF's codes and words. */
+static void config_file_rules(void **state)
+{
+	int fds = count_fds(), k = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct avf_client *c = connect_client();
+	struct avf_vm_disk both = {.image_fd = k, .partitions = (struct avf_vm_partition[]){{"p", k, false}},
+				   .n_partitions = 1};
+	struct avf_vm_config cfg;
+	struct avf_vm *vm = NULL;
+
+	avf_vm_config_init(&cfg);
+	cfg.bootloader_fd = k;
+	cfg.initrd_fd = k;
+	assert_int_equal(avf_vm_create(c, &cfg, -1, -1, -1, &vm), -EREMOTEIO);
+	assert_int_equal(avf_last_error()->exception, -8);
+	assert_int_equal(avf_last_error()->service_code, -1);
+	assert_string_equal(avf_last_error()->message,
+			    "Can't have both bootloader and kernel/initrd image.");
+	avf_vm_config_init(&cfg);
+	cfg.kernel_fd = k;
+	cfg.disks = &both;
+	cfg.n_disks = 1;
+	assert_int_equal(avf_vm_create(c, &cfg, -1, -1, -1, &vm), -EREMOTEIO);
+	assert_int_equal(avf_last_error()->exception, -3);
+	assert_string_equal(avf_last_error()->message,
+			    "DiskImage contains both image and partitions");
+	assert_null(vm);
+	avf_client_disconnect(c);
+	close(k);
 	assert_int_equal(count_fds(), fds);
 }
 
@@ -755,6 +958,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(full_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(console_and_log, setup, teardown),
+	    cmocka_unit_test_setup_teardown(config_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(config_file_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(script_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(stop_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(two_clients, setup, teardown),

@@ -4,10 +4,14 @@
  * and a config that is not what the layout says is refused with the field named.
  */
 #include "cmocka_wrap.h"
+#include "test_fds.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/avf_err.h"
 #include "proto/avf_proto.h"
@@ -127,6 +131,240 @@ static void config_refusals(void **state)
 	ipc_msg_free(m);
 }
 
+/* Encode @m and decode it with duplicates of its fds, as the kernel delivers SCM_RIGHTS. */
+static struct ipc_msg *over_wire_fds(struct ipc_msg *m)
+{
+	static uint8_t buf[IPC_MSG_MAX];
+	struct ipc_hdr hdr = {.kind = IPC_CALL, .object = 0, .method = 1, .call_id = 7};
+	struct ipc_msg *out = NULL;
+	int fds[IPC_MSG_MAX_FDS];
+	const int *own;
+	unsigned n;
+	size_t len;
+
+	assert_int_equal(ipc_msg_encode(m, &hdr, buf, sizeof(buf), &len), 0);
+	own = ipc_msg_fds(m, &n);
+	for (unsigned i = 0; i < n; i++)
+		assert_true((fds[i] = fcntl(own[i], F_DUPFD_CLOEXEC, 3)) >= 0);
+	assert_int_equal(ipc_msg_decode(buf, len, fds, n, &out), 0);
+	ipc_msg_free(m);
+	return out;
+}
+
+/* A pipe's read end standing for a file (its write end closed). */
+static int new_fd(void)
+{
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[1]);
+	return p[0];
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	assert_int_equal(fstat(a, &sa), 0);
+	assert_int_equal(fstat(b, &sb), 0);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The received fd: another number, close-on-exec, the sender's open file. */
+static void check_received(int sent, int got)
+{
+	assert_true(got > 2);
+	assert_int_not_equal(got, sent);
+	assert_int_equal(fcntl(got, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_true(same_file(sent, got));
+}
+
+/* VirtualMachineRawConfig's files travel as fds, in their places, and nothing leaks. */
+static void config_files_round_trip(void **state)
+{
+	int fds0 = count_fds();
+	struct vm_config_partition parts[2] = {{"vbmeta_a", -1, false}, {"super", -1, true}};
+	struct vm_config_disk disks[3] = {
+	    {.image_fd = -1, .writable = false},
+	    {.image_fd = -1, .partitions = parts, .n_partitions = 2, .writable = false},
+	    {.image_fd = -1, .writable = true},
+	};
+	struct vm_config in, out;
+	struct ipc_msg *m;
+
+	vm_config_init(&in);
+	in.name = "files";
+	in.kernel_fd = new_fd();
+	in.bootloader_fd = -1;
+	in.initrd_fd = new_fd();
+	in.params = "console=hvc0 root=/dev/vda";
+	disks[0].image_fd = new_fd();
+	disks[2].image_fd = new_fd();
+	parts[0].fd = new_fd();
+	parts[1].fd = new_fd();
+	in.disks = disks;
+	in.n_disks = 3;
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(proto_put_config(m, &in), 0);
+	m = over_wire_fds(m);
+	assert_int_equal(proto_get_config(m, &out), 0);
+	assert_int_equal(ipc_msg_get_end(m), 0);
+	ipc_msg_free(m); /* the config took its fds: they outlive the message */
+	assert_string_equal(out.name, "files");
+	check_received(in.kernel_fd, out.kernel_fd);
+	check_received(in.initrd_fd, out.initrd_fd);
+	assert_int_equal(out.bootloader_fd, -1);
+	assert_string_equal(out.params, in.params);
+	assert_int_equal(out.n_disks, 3);
+	check_received(disks[0].image_fd, out.disks[0].image_fd);
+	assert_false(out.disks[0].writable);
+	assert_int_equal(out.disks[0].n_partitions, 0);
+	assert_int_equal(out.disks[1].image_fd, -1);
+	assert_int_equal(out.disks[1].n_partitions, 2);
+	assert_string_equal(out.disks[1].partitions[0].label, "vbmeta_a");
+	assert_false(out.disks[1].partitions[0].writable);
+	check_received(parts[0].fd, out.disks[1].partitions[0].fd);
+	assert_string_equal(out.disks[1].partitions[1].label, "super");
+	assert_true(out.disks[1].partitions[1].writable);
+	check_received(parts[1].fd, out.disks[1].partitions[1].fd);
+	check_received(disks[2].image_fd, out.disks[2].image_fd);
+	assert_true(out.disks[2].writable);
+	assert_int_equal(vm_config_validate(&out), 0);
+	/* 6 files each side */
+	assert_int_equal(count_fds(), fds0 + 12);
+	vm_config_clear(&out);
+	assert_int_equal(count_fds(), fds0 + 6);
+	vm_config_close_files(&in); /* the arrays are on the stack */
+	assert_int_equal(count_fds(), fds0);
+}
+
+/* The header of a config up to its disks: no file, no params. */
+static struct ipc_msg *config_head(void)
+{
+	struct ipc_msg *m;
+
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(ipc_msg_put_u32(m, PROTO_CONFIG_VERSION), 0);
+	assert_int_equal(ipc_msg_put_i32(m, 0), 0);
+	assert_int_equal(ipc_msg_put_string(m, "n"), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 0), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 1), 0);
+	assert_int_equal(ipc_msg_put_bool(m, false), 0);
+	assert_int_equal(ipc_msg_put_null(m), 0); /* guest_script */
+	return m;
+}
+
+static void expect_refused_fds(struct ipc_msg *m, const char *substr)
+{
+	struct vm_config out;
+
+	m = over_wire_fds(m);
+	assert_int_equal(proto_get_config(m, &out), -EBADMSG);
+	if (!strstr(avf_err_last()->msg, substr))
+		fail_msg("message '%s' lacks '%s'", avf_err_last()->msg, substr);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_BAD_PARCELABLE);
+	vm_config_clear(&out);
+	ipc_msg_free(m);
+}
+
+/* Malformed file fields and counts over their bounds: refused, naming the field; no leak. */
+static void config_files_refusals(void **state)
+{
+	int fds0 = count_fds(), f = new_fd();
+	struct ipc_msg *m;
+
+	/* the version before files is not understood any more */
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 1), 0);
+	expect_refused_fds(m, "config.version: 1 is not supported (expected 2)");
+	/* a string where the kernel goes */
+	m = config_head();
+	assert_int_equal(ipc_msg_put_string(m, "/boot/vmlinuz"), 0);
+	expect_refused_fds(m, "config.kernel");
+	/* a kernel, then a bool where the initrd goes: the kernel taken is closed again */
+	m = config_head();
+	assert_int_equal(ipc_msg_put_fd(m, f), 0);
+	assert_int_equal(ipc_msg_put_bool(m, true), 0);
+	expect_refused_fds(m, "config.initrd");
+	/* too many disks */
+	m = config_head();
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_null(m), 0); /* params */
+	assert_int_equal(ipc_msg_put_u32(m, VM_CONFIG_DISKS_MAX + 1), 0);
+	expect_refused_fds(m, "config.disks: 65 is more than 64");
+	/* too many partitions in the second disk, after a first with an image */
+	m = config_head();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 2), 0);
+	assert_int_equal(ipc_msg_put_fd(m, f), 0);
+	assert_int_equal(ipc_msg_put_bool(m, false), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 0), 0);
+	assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_bool(m, false), 0);
+	assert_int_equal(ipc_msg_put_u32(m, VM_CONFIG_PARTITIONS_MAX + 1), 0);
+	expect_refused_fds(m, "config.disks[1].partitions: 129 is more than 128");
+	/* a partition without its image */
+	m = config_head();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 1), 0);
+	assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_bool(m, false), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 2), 0);
+	assert_int_equal(ipc_msg_put_string(m, "a"), 0);
+	assert_int_equal(ipc_msg_put_fd(m, f), 0);
+	assert_int_equal(ipc_msg_put_bool(m, true), 0);
+	assert_int_equal(ipc_msg_put_string(m, "b"), 0);
+	assert_int_equal(ipc_msg_put_null(m), 0);
+	{
+		struct vm_config out;
+
+		m = over_wire_fds(m);
+		assert_true(proto_get_config(m, &out) < 0);
+		assert_non_null(strstr(avf_err_last()->msg, "config.disks[0].partitions[1].image"));
+		/* what was read before the failure is in @out, and clearing closes it */
+		assert_int_equal(out.n_disks, 1);
+		assert_true(out.disks[0].partitions[0].fd >= 0);
+		vm_config_clear(&out);
+		ipc_msg_free(m);
+	}
+	/* truncated in the middle of a disk */
+	m = config_head();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ipc_msg_put_null(m), 0);
+	assert_int_equal(ipc_msg_put_u32(m, 1), 0);
+	assert_int_equal(ipc_msg_put_fd(m, f), 0);
+	expect_refused_fds(m, "config.disks[0].writable");
+	close(f);
+	assert_int_equal(count_fds(), fds0);
+}
+
+/* More files than one packet carries: refused at the sender, naming the field. */
+static void config_too_many_fds(void **state)
+{
+	struct vm_config_disk disks[IPC_MSG_MAX_FDS];
+	int fds0 = count_fds(), f = new_fd();
+	struct vm_config in;
+	struct ipc_msg *m;
+
+	vm_config_init(&in);
+	in.kernel_fd = f;
+	for (size_t d = 0; d < IPC_MSG_MAX_FDS; d++)
+		disks[d] = (struct vm_config_disk){.image_fd = f};
+	in.disks = disks;
+	in.n_disks = IPC_MSG_MAX_FDS;
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(proto_put_config(m, &in), -E2BIG);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_ARGUMENT);
+	assert_string_equal(avf_err_last()->msg,
+			    "config.disks[15]: ipc: a message carries at most 16 fds");
+	ipc_msg_free(m);
+	close(f);
+	assert_int_equal(count_fds(), fds0);
+}
+
 static void debug_rows_round_trip(void **state)
 {
 	struct proto_debug_row a = {2048, AVF_VM_STATE_STARTED, 1000, 4242, "one", "/run/avf/vm/2048"};
@@ -170,6 +408,9 @@ int main(void)
 		cmocka_unit_test(config_round_trip),
 		cmocka_unit_test(config_without_script_or_name),
 		cmocka_unit_test(config_refusals),
+		cmocka_unit_test(config_files_round_trip),
+		cmocka_unit_test(config_files_refusals),
+		cmocka_unit_test(config_too_many_fds),
 		cmocka_unit_test(debug_rows_round_trip),
 		cmocka_unit_test(method_names),
 	};

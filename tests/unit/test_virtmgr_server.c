@@ -39,6 +39,8 @@ struct probe {
 	struct backend_ops ops;
 	int fds[3];         /* the last prepare()'s console out, console in, log */
 	bool open_at_spawn; /* all of them still open when spawn() ran */
+	int kernel, disk0;  /* the last prepare()'s config kernel and first disk fds */
+	bool files_open_at_spawn;
 };
 
 struct fx {
@@ -106,6 +108,8 @@ static int probe_prepare(struct backend *be, const struct backend_vm *vm, struct
 	p->fds[0] = vm->console_out_fd;
 	p->fds[1] = vm->console_in_fd;
 	p->fds[2] = vm->log_fd;
+	p->kernel = vm->config->kernel_fd;
+	p->disk0 = vm->n_disks ? vm->disks[0].fd : -1;
 	return p->sim->ops->prepare(p->sim, vm, ret);
 }
 
@@ -118,6 +122,8 @@ static int probe_spawn(struct backend *be, struct backend_plan *plan,
 	for (int i = 0; i < 3; i++)
 		if (p->fds[i] >= 0 && fcntl(p->fds[i], F_GETFD) < 0)
 			p->open_at_spawn = false;
+	p->files_open_at_spawn = (p->kernel < 0 || fcntl(p->kernel, F_GETFD) >= 0) &&
+				 (p->disk0 < 0 || fcntl(p->disk0, F_GETFD) >= 0);
 	/* what a VMM does with them: the client reads these on its own ends */
 	if (p->fds[0] >= 0)
 		assert_int_equal(write(p->fds[0], "console\n", 8), 8);
@@ -939,6 +945,122 @@ static void test_console_and_log_fds_reach_the_backend(void **state)
 	fx_free(fx); /* and nothing left: fds as before the fixture */
 }
 
+/* createVm with a config naming files: @kernel, and one disk of @image or two partitions. */
+static int create_vm_files(struct fx *fx, int kernel, int bootloader, int image, const int *parts,
+			   struct ipc_proxy **ret)
+{
+	struct vm_config_partition p[2] = {{"a", -1, false}, {"b", -1, true}};
+	struct vm_config_disk disk = {.image_fd = image, .writable = true};
+	struct ipc_msg *req = NULL, *reply = NULL;
+	struct vm_config c;
+	int r;
+
+	vm_config_init(&c);
+	c.name = "files";
+	c.guest_script = "hang";
+	c.kernel_fd = kernel;
+	c.bootloader_fd = bootloader;
+	c.params = "console=hvc0";
+	if (parts) {
+		p[0].fd = parts[0];
+		p[1].fd = parts[1];
+		disk.partitions = p;
+		disk.n_partitions = 2;
+	}
+	c.disks = &disk;
+	c.n_disks = 1;
+	assert_int_equal(ipc_msg_new(&req), 0);
+	assert_int_equal(proto_put_config(req, &c), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ipc_msg_put_null(req), 0);
+	r = ipc_call(fx->vs, PROTO_VS_CREATE_VM, req, CALL_TIMEOUT, &reply);
+	ipc_msg_free(req);
+	if (r < 0)
+		return r;
+	assert_int_equal(ipc_msg_get_proxy(reply, ret), 0);
+	ipc_msg_free(reply);
+	return 0;
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	assert_int_equal(fstat(a, &sa), 0);
+	assert_int_equal(fstat(b, &sb), 0);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * The config's files travel over the wire as fds, reach the backend as virtmgr's
+ * own copies, and virtmgr keeps none once the VMM was spawned (each "file" is a
+ * pipe's write end: EOF on its read end proves it). AVF's rules refuse a bad
+ * config over the wire with AVF's codes, and close what came with it.
+ */
+static void test_config_files_reach_the_backend(void **state)
+{
+	struct fx *fx = fx_new_opts(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX, true);
+	int k[2], d[2], p1[2], p2[2];
+	struct ipc_proxy *vm = NULL;
+
+	assert_int_equal(pipe2(k, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(d, O_CLOEXEC), 0);
+	assert_int_equal(create_vm_files(fx, k[1], -1, d[1], NULL, &vm), 0);
+	assert_true(fx->probe->kernel >= 0 && fx->probe->disk0 >= 0);
+	assert_int_not_equal(fx->probe->kernel, k[1]);
+	assert_true(same_file(fx->probe->kernel, k[1]));
+	assert_true(same_file(fx->probe->disk0, d[1]));
+	close(k[1]);
+	close(d[1]);
+	assert_false(at_eof(k[0]));
+	assert_false(at_eof(d[0]));
+	assert_int_equal(vm_call(vm, PROTO_VM_START, NULL), 0);
+	assert_true(fx->probe->files_open_at_spawn);
+	assert_true(at_eof(k[0]));
+	assert_true(at_eof(d[0]));
+	ipc_proxy_unref(vm);
+	close(k[0]);
+	close(d[0]);
+
+	/* a composite's partitions: the disk reaches the backend without an image yet */
+	assert_int_equal(pipe2(k, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(p1, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(p2, O_CLOEXEC), 0);
+	assert_int_equal(create_vm_files(fx, k[1], -1, -1, (int[]){p1[1], p2[1]}, &vm), 0);
+	assert_int_equal(fx->probe->disk0, -1);
+	close(k[1]);
+	close(p1[1]);
+	close(p2[1]);
+	assert_false(at_eof(p1[0]));
+	/* never started: closed when the client drops the VM */
+	ipc_proxy_unref(vm);
+	pump(fx);
+	assert_true(at_eof(k[0]) && at_eof(p1[0]) && at_eof(p2[0]));
+	close(k[0]);
+	close(p1[0]);
+	close(p2[0]);
+
+	/* AVF's rules over the wire; whatever came with the request is closed */
+	assert_int_equal(pipe2(k, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(d, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(p1, O_CLOEXEC), 0);
+	assert_remote(create_vm_files(fx, k[1], -1, d[1], (int[]){p1[1], p1[1]}, &vm),
+		      AVF_EX_ILLEGAL_ARGUMENT, 0, "DiskImage contains both image and partitions");
+	assert_remote(create_vm_files(fx, k[1], k[1], d[1], NULL, &vm), AVF_EX_SERVICE_SPECIFIC,
+		      -1, "Can't have both bootloader and kernel/initrd image.");
+	assert_remote(create_vm_files(fx, -1, -1, d[1], NULL, &vm), AVF_EX_SERVICE_SPECIFIC, -1,
+		      "VM must have either a bootloader or a kernel image.");
+	close(k[1]);
+	close(d[1]);
+	close(p1[1]);
+	assert_true(at_eof(k[0]) && at_eof(d[0]) && at_eof(p1[0]));
+	close(k[0]);
+	close(d[0]);
+	close(p1[0]);
+	assert_int_equal(vmgr_vm_count(fx->mgr), 0);
+	fx_free(fx); /* and nothing left: fds as before the fixture */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +1077,7 @@ int main(void)
 	    cmocka_unit_test(test_register_after_death_is_never_called),
 	    cmocka_unit_test(test_debug_list_with_local_contexts),
 	    cmocka_unit_test(test_console_and_log_fds_reach_the_backend),
+	    cmocka_unit_test(test_config_files_reach_the_backend),
 	};
 
 	/* a write to a closed pipe must be EPIPE, not death */

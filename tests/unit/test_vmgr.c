@@ -578,6 +578,12 @@ struct probe {
 	int prepared, spawned;
 	int fds[3];         /* what the last prepare() got: console out, console in, log */
 	bool open_at_spawn; /* every one of them still open when spawn() ran */
+	/* the config's files the last prepare() got: kernel, initrd, bootloader, then
+	 * each disk's final fd and its indirect fds */
+	int files[16];
+	size_t n_files, n_disks;
+	int disk_fd[4], n_indirect[4];
+	bool files_open_at_spawn;
 };
 
 static bool fd_open(int fd)
@@ -593,6 +599,19 @@ static int probe_prepare(struct backend *be, const struct backend_vm *vm, struct
 	p->fds[0] = vm->console_out_fd;
 	p->fds[1] = vm->console_in_fd;
 	p->fds[2] = vm->log_fd;
+	p->n_files = 0;
+	p->files[p->n_files++] = vm->config->kernel_fd;
+	p->files[p->n_files++] = vm->config->initrd_fd;
+	p->files[p->n_files++] = vm->config->bootloader_fd;
+	p->n_disks = vm->n_disks;
+	for (size_t d = 0; d < vm->n_disks && d < 4; d++) {
+		p->disk_fd[d] = vm->disks[d].fd;
+		p->n_indirect[d] = (int)vm->disks[d].n_indirect;
+		if (vm->disks[d].fd >= 0)
+			p->files[p->n_files++] = vm->disks[d].fd;
+		for (size_t i = 0; i < vm->disks[d].n_indirect; i++)
+			p->files[p->n_files++] = vm->disks[d].indirect_fds[i];
+	}
 	return p->sim->ops->prepare(p->sim, vm, ret);
 }
 
@@ -606,6 +625,10 @@ static int probe_spawn(struct backend *be, struct backend_plan *plan,
 	for (int i = 0; i < 3; i++)
 		if (p->fds[i] >= 0 && !fd_open(p->fds[i]))
 			p->open_at_spawn = false;
+	p->files_open_at_spawn = true;
+	for (size_t i = 0; i < p->n_files; i++)
+		if (p->files[i] >= 0 && !fd_open(p->files[i]))
+			p->files_open_at_spawn = false;
 	/* what a VMM would do with the console: the client must read it */
 	if (p->fds[0] >= 0)
 		assert_int_equal(write(p->fds[0], "spawned\n", 8), 8);
@@ -650,6 +673,14 @@ static void read_to_eof(int fd, char *buf, size_t len)
 	if (n < 0)
 		fail_msg("no EOF: a write end is still open somewhere (%s)", strerror(errno));
 	buf[got] = '\0';
+}
+
+/* Every write end of the pipe is gone: its read end is at EOF. */
+static bool no_writer(int rfd)
+{
+	struct pollfd p = { .fd = rfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
 }
 
 /* The pipe's read end is gone: a write would be EPIPE. */
@@ -786,6 +817,121 @@ static void test_console_fds_closed_without_a_vmm(void **state)
 	free(p);
 }
 
+/*
+ * The config's files (kernel, initrd, disks, a composite's partitions): vmgr keeps
+ * its own copies with the VM, gives them to the backend (a partitions disk as its
+ * partition fds only, until core/disk builds composites), and closes them right
+ * after the spawn attempt, or with a VM never started. Each "file" is a pipe's
+ * write end: once ours is closed too, its read end sees EOF exactly when vmgr
+ * kept no copy.
+ */
+static void test_config_files_reach_backend_and_close_at_start(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct probe *p = probe_install(fx);
+	int fds0 = count_fds(), pipes[5][2];
+	struct vm_config_partition parts[2];
+	struct vm_config_disk disks[2];
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	char buf[16];
+
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(pipe2(pipes[i], O_CLOEXEC), 0);
+		parts[0] = (struct vm_config_partition){"a", pipes[3][1], false};
+		parts[1] = (struct vm_config_partition){"b", pipes[4][1], true};
+		disks[0] = (struct vm_config_disk){.image_fd = pipes[2][1], .writable = true};
+		disks[1] = (struct vm_config_disk){.image_fd = -1, .partitions = parts,
+						   .n_partitions = 2};
+		vm_config_init(&c);
+		c.kernel_fd = pipes[0][1];
+		c.initrd_fd = pipes[1][1];
+		c.disks = disks;
+		c.n_disks = 2;
+		c.guest_script = "exit 0";
+		assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), 0);
+		/* vmgr's own copies: other numbers, the same pipes */
+		assert_int_equal(p->n_files, 6); /* kernel, initrd, bootloader, disk 0, 2 partitions */
+		assert_int_equal(p->files[2], -1);
+		assert_int_equal(p->n_disks, 2);
+		assert_true(p->disk_fd[0] >= 0);
+		assert_int_equal(p->n_indirect[0], 0);
+		assert_int_equal(p->disk_fd[1], -1); /* the composite is not built yet */
+		assert_int_equal(p->n_indirect[1], 2);
+		for (size_t i = 0; i < p->n_files; i++) {
+			if (i == 2)
+				continue;
+			assert_true(fd_open(p->files[i]));
+			for (int k = 0; k < 5; k++)
+				assert_int_not_equal(p->files[i], pipes[k][1]);
+		}
+		/* ours go: only vmgr's copies keep the pipes' write ends open */
+		for (int i = 0; i < 5; i++)
+			close(pipes[i][1]);
+		for (int i = 0; i < 5; i++)
+			assert_false(no_writer(pipes[i][0]));
+		if (round == 0) {
+			assert_int_equal(vmgr_start(fx->mgr, h), 0);
+			assert_true(p->files_open_at_spawn);
+		}
+		/* started: closed right after the spawn; never started: when the VM goes */
+		if (round == 1)
+			vm_handle_unref(h);
+		for (int i = 0; i < 5; i++) {
+			read_to_eof(pipes[i][0], buf, sizeof(buf));
+			close(pipes[i][0]);
+		}
+		if (round == 0) {
+			loop_advance(fx->loop, SEC);
+			assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
+			vm_handle_unref(h);
+		}
+	}
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+	free(p);
+}
+
+/* AVF's createVm rules on files come through createVm; nothing of the caller's is taken. */
+static void test_config_file_rules_fail_create(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	int fds0 = count_fds(), k[2], b[2];
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+
+	assert_int_equal(pipe2(k, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+	vm_config_init(&c);
+	c.kernel_fd = k[0];
+	c.bootloader_fd = b[0];
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_null(h);
+	assert_int_equal(avf_err_last()->ex, AVF_EX_SERVICE_SPECIFIC);
+	assert_string_equal(avf_err_last()->msg,
+			    "Can't have both bootloader and kernel/initrd image.");
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	/* the caller's fds stay the caller's */
+	assert_true(fd_open(k[0]) && fd_open(b[0]));
+	c.kernel_fd = -1;
+	c.bootloader_fd = -1;
+	c.initrd_fd = k[0];
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_string_equal(avf_err_last()->msg,
+			    "VM must have either a bootloader or a kernel image.");
+	/* the same without any file: the fake guest's config, valid */
+	c.initrd_fd = -1;
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), 0);
+	vm_handle_unref(h);
+	for (int i = 0; i < 2; i++) {
+		close(k[i]);
+		close(b[i]);
+	}
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +952,8 @@ int main(void)
 		cmocka_unit_test(test_set_state_dead_before_release_when_dropped_in_on_died),
 		cmocka_unit_test(test_console_fds_reach_backend_and_close_at_start),
 		cmocka_unit_test(test_console_fds_closed_without_a_vmm),
+		cmocka_unit_test(test_config_files_reach_backend_and_close_at_start),
+		cmocka_unit_test(test_config_file_rules_fail_create),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
