@@ -41,6 +41,9 @@ cmake --build --preset asan -j "$jobs"
 # The stability label (every scenario 20 more times) ran in the default build above.
 ctest --preset asan -j "$jobs" -LE stability
 
+step "coverage (report and thresholds: coverage/report.sh, docs/coverage.md)"
+coverage/report.sh -j "$jobs"
+
 step "benchmarks (smoke run with small counts; numbers only, nothing asserted)"
 build/default/bin/sim_cycle 20000 1000
 build/default/bin/cid_bench | tail -1

@@ -87,6 +87,7 @@
 
 #include "backends/fake/guest_channel.h"
 #include "base/avf_err.h"
+#include "base/coverage_flush.h"
 #include "fakes/script/guest_script.h"
 
 #define FAKEVMM_EXIT_ERROR        1
@@ -236,6 +237,7 @@ static void fakevmm_cleanup(void)
 static void __attribute__((noreturn)) fakevmm_exit(int status)
 {
 	fakevmm_cleanup();
+	coverage_flush(); /* _exit() skips gcov's exit handler */
 	_exit(status);
 }
 
@@ -1066,6 +1068,7 @@ static void __attribute__((noreturn)) fakevmm_raise(int sig)
 	sigset_t set;
 
 	fakevmm_cleanup();
+	coverage_flush();
 	/* A scripted crash must not leave core (or vgcore) files behind. */
 	if (getrlimit(RLIMIT_CORE, &core) == 0) {
 		core.rlim_cur = 0;
