@@ -41,6 +41,15 @@ int vm_error_client(const char *fmt, ...)
 	return VM_EXIT_ERROR;
 }
 
+int vm_error_path(const char *what, const char *path, int err)
+{
+	fflush(stdout);
+	fprintf(stderr, "Error: %s ", what);
+	vm_print_debug_str(stderr, path);
+	fprintf(stderr, ": %s (os error %d)\n", strerror(err), err);
+	return VM_EXIT_ERROR;
+}
+
 int vm_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 {
 	va_list ap;

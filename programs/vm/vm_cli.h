@@ -33,6 +33,9 @@
 int vm_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* `Error: <fmt>: <avf_last_error() or the avf_err message>`; returns VM_EXIT_ERROR. */
 int vm_error_client(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* `Error: <what> "<path>": <strerror(err)> (os error <err>)`, AVF's context for a file
+ * (the path in Rust's {:?}, the cause as Rust's io::Error prints); returns VM_EXIT_ERROR. */
+int vm_error_path(const char *what, const char *path, int err);
 /*
  * A usage error in clap's shape for subcommand @cmd (NULL: top level), @usage its usage
  * line (without "Usage: "); returns VM_EXIT_USAGE:

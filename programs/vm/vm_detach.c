@@ -90,31 +90,6 @@ static int bind_socket(struct holder *h)
 	return VM_EXIT_OK;
 }
 
-/* Read one request line, bounded by REQUEST_TIMEOUT_MS. */
-static bool read_request(int fd, char *buf, size_t len)
-{
-	int64_t deadline = mono_ms() + REQUEST_TIMEOUT_MS;
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int64_t left = deadline - mono_ms();
-		ssize_t got;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return false;
-		got = recv(fd, buf + n, 1, 0);
-		if (got <= 0)
-			return false;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			return true;
-		}
-		n++;
-	}
-	return false;
-}
-
 static void reply(int fd, const char *s)
 {
 	send(fd, s, strlen(s), MSG_NOSIGNAL);
@@ -132,7 +107,7 @@ static bool serve_client(struct holder *h)
 		return false;
 	/* The run dir is ours alone; the uid check keeps it so whatever the dir's fate. */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != getuid() ||
-	    !read_request(fd, req, sizeof(req))) {
+	    !vm_read_line(fd, req, sizeof(req), REQUEST_TIMEOUT_MS)) {
 		close(fd);
 		return false;
 	}

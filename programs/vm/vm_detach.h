@@ -29,6 +29,10 @@
 
 #define VM_CONSOLE_HISTORY (64u * 1024)
 
+/* One '\n'-terminated line from @fd within @timeout_ms, without the newline; false on
+ * timeout, EOF, error or a line longer than @len - 1 (vm_rundir.c). */
+bool vm_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
 /* The run dir in @buf (created when @create). VM_EXIT_OK or the printed error's status. */
 int vm_rundir(char *buf, size_t len, bool create);
 /* "<rundir>/<cid>.sock" in @buf; fails (printed) when it does not fit a sockaddr_un. */

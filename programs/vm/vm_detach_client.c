@@ -22,7 +22,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "base/mono_time.h"
 #include "vm_args.h"
 #include "vm_cli.h"
 #include "vm_detach.h"
@@ -105,27 +104,6 @@ static int connect_holder(uint32_t cid, const char *req, int *ret_fd)
 	return VM_EXIT_OK;
 }
 
-/* One reply line within @timeout_ms; false on timeout or EOF. */
-static bool read_line(int fd, char *buf, size_t len, int timeout_ms)
-{
-	int64_t deadline = mono_ms() + timeout_ms;
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int64_t left = deadline - mono_ms();
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0 || recv(fd, buf + n, 1, 0) != 1)
-			return false;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			return true;
-		}
-		n++;
-	}
-	return false;
-}
-
 int vm_cmd_stop(int argc, char **argv)
 {
 	const char *pos[1];
@@ -139,7 +117,7 @@ int vm_cmd_stop(int argc, char **argv)
 		return r;
 	if ((r = connect_holder(cid, "stop\n", &fd)) != 0)
 		return r;
-	if (!read_line(fd, line, sizeof(line), STOP_REPLY_TIMEOUT_MS)) {
+	if (!vm_read_line(fd, line, sizeof(line), STOP_REPLY_TIMEOUT_MS)) {
 		close(fd);
 		/* The VM died on its own between our connect and the stop. */
 		return no_such_vm(cid);
@@ -268,7 +246,7 @@ int vm_cmd_console(int argc, char **argv)
 		return r;
 	if ((r = connect_holder(cid, "console\n", &fd)) != 0)
 		return r;
-	if (!read_line(fd, line, sizeof(line), HELLO_TIMEOUT_MS)) {
+	if (!vm_read_line(fd, line, sizeof(line), HELLO_TIMEOUT_MS)) {
 		close(fd);
 		return no_such_vm(cid);
 	}

@@ -62,15 +62,8 @@ int vm_create_partition(struct avf_client *c, const char *path, uint64_t size,
 		/* AVF: size.try_into() for the AIDL's i64 */
 		return vm_error("out of range integral type conversion attempted");
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		int e = errno;
-
-		fflush(stdout);
-		fputs("Error: Failed to create ", stderr);
-		vm_print_debug_str(stderr, path);
-		fprintf(stderr, ": %s (os error %d)\n", strerror(e), e);
-		return VM_EXIT_ERROR;
-	}
+	if (fd < 0)
+		return vm_error_path("Failed to create", path, errno);
 	if (avf_client_init_partition(c, fd, (int64_t)size, type) < 0) {
 		vm_error_client("Failed to initialize partition");
 		close(fd);

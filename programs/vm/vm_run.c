@@ -181,28 +181,13 @@ static int on_opt(void *ctx, const struct vm_opt *o, const char *v)
 	return 0;
 }
 
-/* Rust's io::Error display: "No such file or directory (os error 2)". */
-static const char *os_error(int err, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s (os error %d)", strerror(err), err);
-	return buf;
-}
-
 /* open(2) with AVF's context message: `<what> "<path>"` (the path in Rust's {:?}). */
 static int open_or_report(const char *what, const char *path, int flags, int *ret)
 {
-	char why[128];
 	int fd = open(path, flags | O_CLOEXEC, 0666);
 
-	if (fd < 0) {
-		int e = errno;
-
-		fflush(stdout);
-		fprintf(stderr, "Error: %s ", what);
-		vm_print_debug_str(stderr, path);
-		fprintf(stderr, ": %s\n", os_error(e, why, sizeof(why)));
-		return VM_EXIT_ERROR;
-	}
+	if (fd < 0)
+		return vm_error_path(what, path, errno);
 	*ret = fd;
 	return VM_EXIT_OK;
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Where detached VMs' control sockets live (vm_detach.h). */
+/* Detached VMs' control sockets: where they live, and how a request or reply line is
+ * read (vm_detach.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "base/fs_util.h"
+#include "base/mono_time.h"
 #include "vm_cli.h"
 #include "vm_detach.h"
 
@@ -53,4 +57,25 @@ int vm_sock_path(uint32_t cid, char *buf, size_t len, bool create)
 	if (n < 0 || (size_t)n >= len || (size_t)n >= sizeof(dir))
 		return vm_error("socket path '%s/%u.sock' is too long for a unix socket", dir, cid);
 	return VM_EXIT_OK;
+}
+
+bool vm_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	size_t n = 0;
+
+	/* A byte at a time: the peer's data after the line belongs to whoever reads next. */
+	while (n + 1 < len) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0 || recv(fd, buf + n, 1, 0) != 1)
+			return false;
+		if (buf[n] == '\n') {
+			buf[n] = 0;
+			return true;
+		}
+		n++;
+	}
+	return false;
 }
