@@ -16,7 +16,9 @@ set -euo pipefail
 # protobuf-compiler: tests decode composite spec files with Google's protoc (tests/integration/test_cdisk.sh).
 # gdisk: tests check flattened composites with `sgdisk -v` (tests/integration/test_cdisk.sh).
 # fdisk: tests list flattened composites' partitions with `sfdisk --json` (tests/integration/test_cdisk.sh).
-pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev
+# libssl-dev: libcrypto's HMAC-SHA256 derives the payload's instance secrets and ECDSA signs with
+#   an attestation key (guest/payload; docs/payload-api.md): no hand-written crypto.
+pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev libssl-dev
       libxml2-dev libjson-c-dev libfaketime groff-base libprotobuf-c-dev protobuf-c-compiler
       zlib1g-dev uuid-dev protobuf-compiler gdisk fdisk "$@")
 
