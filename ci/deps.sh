@@ -18,9 +18,12 @@ set -euo pipefail
 # fdisk: tests list flattened composites' partitions with `sfdisk --json` (tests/integration/test_cdisk.sh).
 # libssl-dev: libcrypto's HMAC-SHA256 derives the payload's instance secrets and ECDSA signs with
 #   an attestation key (guest/payload; docs/payload-api.md): no hand-written crypto.
+# clang: the libFuzzer targets build only with clang (ci/fuzz.sh, docs/fuzzing.md).
+# libclang-rt-14-dev: libFuzzer's and the sanitizers' runtimes for Debian 12's clang 14; clang
+#   only recommends it, and recommends are not installed here.
 pkgs=(gcc make cmake ninja-build pkg-config libcmocka-dev valgrind libvirt-dev libcap-dev libssl-dev
       libxml2-dev libjson-c-dev libfaketime groff-base libprotobuf-c-dev protobuf-c-compiler
-      zlib1g-dev uuid-dev protobuf-compiler gdisk fdisk "$@")
+      zlib1g-dev uuid-dev protobuf-compiler gdisk fdisk clang libclang-rt-14-dev "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build and run every test: the default build (all labels), valgrind memcheck of
-# the unit tests, and the ASan+UBSan build. Fails loudly on the first problem.
+# the unit tests, the ASan+UBSan build, coverage, and the fuzz targets for a bounded
+# time. Fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,11 @@ ctest --preset asan -j "$jobs" -LE stability
 
 step "coverage (report and thresholds: coverage/report.sh, docs/coverage.md)"
 coverage/report.sh -j "$jobs"
+
+step "fuzzing (every libFuzzer target 60 s on a copy of its seeds: ci/fuzz.sh, docs/fuzzing.md)"
+# Two targets at a time on 2 cores, about 6 minutes with the clang build; any crash, leak,
+# UB report or hang fails here with the input's path.
+ci/fuzz.sh 60
 
 step "benchmarks (smoke run with small counts; numbers only, nothing asserted)"
 build/default/bin/sim_cycle 20000 1000
