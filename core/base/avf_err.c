@@ -11,7 +11,11 @@ int avf_err_setv(int err, int ex, const char *fmt, va_list ap)
 	last_error.err = err;
 	last_error.ex = ex;
 	last_error.service_code = ex == AVF_EX_SERVICE_SPECIFIC ? -1 : 0;
-	vsnprintf(last_error.msg, sizeof(last_error.msg), fmt, ap);
+	/* Format aside first: an argument may be the slot's own message (adding context). */
+	char msg[sizeof(last_error.msg)];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	memcpy(last_error.msg, msg, sizeof(msg));
 	return err;
 }
 
