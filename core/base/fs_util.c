@@ -3,10 +3,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,32 +41,95 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Levels below the top a removal descends; deeper trees are refused (-ELOOP). */
+#define REMOVE_DEPTH_MAX 32
+
+/*
+ * Empty the directory open at @dfd. No heap (getdents64 into a stack buffer, *at()
+ * calls): a VM's temp dir is removed at its release, and a removal that failed for
+ * want of memory would leave the dir behind until the next service start. Entries
+ * unlinked while reading may shift the ones not read yet, so passes repeat until
+ * one finds the directory empty.
+ */
+static int remove_inside(int dfd, const char *path, unsigned depth)
 {
-	/* FTW_DEPTH: children before their directory; FTW_PHYS: symlinks are removed, not followed */
-	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
-		return -errno;
+	char buf[2048];
+	bool removed;
+
+	do {
+		ssize_t n;
+
+		removed = false;
+		if (lseek(dfd, 0, SEEK_SET) < 0)
+			return -errno;
+		while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+			for (ssize_t off = 0; off < n;) {
+				struct dirent64 *de = (struct dirent64 *)(buf + off);
+				const char *name = de->d_name;
+				unsigned char type = de->d_type;
+				struct stat st;
+				int r;
+
+				off += de->d_reclen;
+				if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+					continue;
+				if (type == DT_UNKNOWN) {
+					if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+						if (errno == ENOENT)
+							continue;
+						return -errno;
+					}
+					type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+				}
+				if (type == DT_DIR) {
+					int sub;
+
+					if (depth >= REMOVE_DEPTH_MAX)
+						return -ELOOP;
+					sub = openat(dfd, name,
+						     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+					if (sub < 0)
+						return errno == ENOENT ? 0 : -errno;
+					r = remove_inside(sub, path, depth + 1);
+					close(sub);
+					if (r < 0)
+						return r;
+				}
+				if (unlinkat(dfd, name, type == DT_DIR ? AT_REMOVEDIR : 0) < 0 &&
+				    errno != ENOENT)
+					return -errno;
+				removed = true;
+			}
+		}
+		if (n < 0)
+			return -errno;
+	} while (removed);
 	return 0;
 }
 
 int fs_remove_tree(const char *path)
 {
 	struct stat st;
-	int r;
+	int fd, r = 0;
 
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC, "cannot remove '%s': %s", path,
-				   strerror(errno));
+		r = -errno;
+	} else if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			r = -errno;
+	} else if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+	} else {
+		r = remove_inside(fd, path, 0);
+		close(fd);
+		if (r == 0 && rmdir(path) < 0 && errno != ENOENT)
+			r = -errno;
 	}
-	r = nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-	if (r != 0) {
-		int err = r < 0 ? r : -EIO;
-
-		return avf_err_set(err, AVF_EX_SERVICE_SPECIFIC, "cannot remove '%s': %s", path,
-				   strerror(-err));
-	}
+	if (r < 0)
+		return avf_err_set(r, AVF_EX_SERVICE_SPECIFIC, "cannot remove '%s': %s", path,
+				   strerror(-r));
 	return 0;
 }
 
