@@ -472,6 +472,9 @@ int vmm_process_spawn(struct backend *be, const struct vmm_process_params *p,
 			    "fd %d would be renumbered to %d: VMM fds keep their numbers",
 			    plan->fds[i].parent_fd, plan->fds[i].child_fd);
 	c = calloc(1, sizeof(*c));
+	/* Before any goto fail: child_abandon() closes these, and 0 is stdin. */
+	if (c)
+		c->guest_fd = c->failure_fd = -1;
 	slots = calloc(p->slots->n + 3, sizeof(*slots));
 	keep = calloc(plan->n_fds + p->slots->n + 3, sizeof(*keep));
 	if (!c || !slots || !keep || !(c->failure = calloc(1, VMM_PROCESS_FAILURE_MAX + 1)) ||
