@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vm/vm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,14 @@ struct vm_callback_reg {
 };
 
 enum vm_note_kind { NOTE_STARTED, NOTE_READY, NOTE_FINISHED, NOTE_ERROR, NOTE_DIED };
+#define NOTE_KINDS (NOTE_DIED + 1)
 
 /* One queued notification; goes to callbacks [0, n_recipients). */
 struct vm_note {
 	struct vm_note *next;
 	enum vm_note_kind kind;
+	bool queued;
+	bool message_lost; /* no memory for the copy: the event goes out without its text */
 	unsigned n_recipients;
 	int value; /* exit code, error code or death reason */
 	char *message;
@@ -37,6 +41,13 @@ struct vm {
 	struct vm_callback_reg *cbs;
 	unsigned n_cbs, cap_cbs;
 
+	/*
+	 * One slot per kind, so that queueing never allocates: a notification lost to
+	 * a failed allocation (onDied above all) would leave its client waiting
+	 * forever. One is enough: payload states only move forward (FINISHED and
+	 * ERROR both end the payload) and a VM exits once.
+	 */
+	struct vm_note notes[NOTE_KINDS];
 	struct vm_note *queue_head, **queue_tail;
 	bool draining;
 
@@ -83,7 +94,6 @@ static void vm_free(struct vm *vm)
 
 		vm->queue_head = n->next;
 		free(n->message);
-		free(n);
 	}
 	for (unsigned i = 0; i < vm->n_cbs; i++)
 		if (vm->cbs[i].ops->release)
@@ -163,6 +173,13 @@ int vm_register_callback(struct vm *vm, const struct vm_callback_ops *ops, void 
 	return 0;
 }
 
+static const char *note_message(const struct vm_note *n)
+{
+	if (n->message_lost)
+		return "(message lost: out of memory)";
+	return n->message ? n->message : "";
+}
+
 static void deliver(struct vm *vm, const struct vm_note *n, unsigned i)
 {
 	const struct vm_callback_ops *ops = vm->cbs[i].ops;
@@ -186,10 +203,9 @@ static void deliver(struct vm *vm, const struct vm_note *n, unsigned i)
 		break;
 	case NOTE_ERROR:
 		trace_emitf(vm->trace, vm->actor, "cb%u onError(%d, \"%s\")", i + 1, n->value,
-			    n->message ? n->message : "");
+			    note_message(n));
 		if (ops->error)
-			ops->error(data, vm->cid, (enum avf_error_code)n->value,
-				   n->message ? n->message : "");
+			ops->error(data, vm->cid, (enum avf_error_code)n->value, note_message(n));
 		break;
 	case NOTE_DIED:
 		trace_emitf(vm->trace, vm->actor, "cb%u onDied(%s)", i + 1,
@@ -217,32 +233,28 @@ static void vm_drain(struct vm *vm)
 		for (unsigned i = 0; i < n->n_recipients; i++)
 			deliver(vm, n, i);
 		free(n->message);
-		free(n);
+		n->message = NULL;
+		n->queued = false;
 	}
 	vm->draining = false;
 	vm_unref(vm);
 }
 
-static int vm_queue(struct vm *vm, enum vm_note_kind kind, int value, const char *message)
+/* Cannot fail: the slot of @kind is free (the state machine let the event through once). */
+static void vm_queue(struct vm *vm, enum vm_note_kind kind, int value, const char *message)
 {
-	struct vm_note *n = calloc(1, sizeof(*n));
+	struct vm_note *n = &vm->notes[kind];
 
-	if (!n)
-		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory queueing callback");
-	if (message) {
-		n->message = strdup(message);
-		if (!n->message) {
-			free(n);
-			return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC,
-					   "out of memory queueing callback");
-		}
-	}
+	assert(!n->queued);
 	n->kind = kind;
+	n->queued = true;
 	n->value = value;
+	n->message = message ? strdup(message) : NULL;
+	n->message_lost = message && !n->message;
 	n->n_recipients = vm->n_cbs;
+	n->next = NULL;
 	*vm->queue_tail = n;
 	vm->queue_tail = &n->next;
-	return 0;
 }
 
 /* Apply @ev and trace any visible change. */
@@ -284,9 +296,9 @@ static int vm_payload_event(struct vm *vm, enum vm_event ev, enum vm_note_kind k
 
 	if (r < 0)
 		return r;
-	r = vm_queue(vm, kind, value, message);
+	vm_queue(vm, kind, value, message);
 	vm_drain(vm);
-	return r;
+	return 0;
 }
 
 int vm_payload_started(struct vm *vm)
@@ -330,7 +342,7 @@ int vm_exited(struct vm *vm, const struct vm_exit *exit)
 			    e.failure && *e.failure ? ", failure \"" : "",
 			    e.failure && *e.failure ? e.failure : "",
 			    e.failure && *e.failure ? "\"" : "", death_reason_name(vm->reason));
-	r = vm_queue(vm, NOTE_DIED, (int)vm->reason, NULL);
+	vm_queue(vm, NOTE_DIED, (int)vm->reason, NULL);
 	vm_drain(vm);
-	return r;
+	return 0;
 }
