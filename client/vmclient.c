@@ -378,17 +378,18 @@ static void tracker_apply(struct avf_vm *vm, uint32_t method, int32_t a)
 	}
 }
 
-static void enqueue(struct avf_client *c, struct ipc_object *obj, uint32_t method, int32_t a,
-		    const char *message)
+/* -ENOMEM: the callback could not be queued. */
+static int enqueue(struct avf_client *c, struct ipc_object *obj, uint32_t method, int32_t a,
+		   const char *message)
 {
 	struct event *e = calloc(1, sizeof(*e));
 	uint64_t one = 1;
 
 	if (!e)
-		return; /* out of memory: this callback is lost, the tracker state is not */
+		return -ENOMEM;
 	if (message && !(e->message = strdup(message))) {
 		free(e);
-		return;
+		return -ENOMEM;
 	}
 	e->target = ipc_object_ref(obj);
 	e->method = method;
@@ -401,6 +402,7 @@ static void enqueue(struct avf_client *c, struct ipc_object *obj, uint32_t metho
 	if (write(c->evfd, &one, sizeof(one)) < 0) {
 		/* A full eventfd counter is still readable: nothing to do. */
 	}
+	return 0;
 }
 
 static int cb_dispatch(struct ipc_object *obj, struct ipc_conn *conn, uint32_t method,
@@ -430,8 +432,10 @@ static int cb_dispatch(struct ipc_object *obj, struct ipc_conn *conn, uint32_t m
 		t->got_died = true;
 	if (t->tracker)
 		tracker_apply(t->vm, method, a);
-	else
-		enqueue(t->vm->c, obj, method, a, message);
+	else if (enqueue(t->vm->c, obj, method, a, message) < 0)
+		/* A callback the application never gets would leave it waiting (for onDied,
+		 * say) for ever: lose the connection instead, as if virtmgr had died. */
+		ipc_conn_abort(conn, -ENOMEM, "out of memory queueing a callback");
 	return 0;
 }
 

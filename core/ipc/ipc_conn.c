@@ -1025,6 +1025,10 @@ static void run_oneway(struct ipc_conn *c, struct ipc_msg *m)
 		obj->ops->dispatch(obj, c, m->hdr.method, m, scratch);
 		c->oneway_depth--;
 		ipc_object_unref(obj);
+	} else if (e) {
+		/* Out of memory: a ONEWAY the peer counts on (a callback) must not vanish. */
+		conn_break(c, -ENOMEM, "ipc: ONEWAY %u dropped: %s", m->hdr.method,
+			   avf_err_last()->msg);
 	}
 	ipc_msg_free(scratch);
 	ipc_msg_free(m);
@@ -1402,6 +1406,12 @@ struct ipc_conn *ipc_conn_free(struct ipc_conn *c)
 	}
 	conn_release(c);
 	return NULL;
+}
+
+void ipc_conn_abort(struct ipc_conn *c, int err, const char *why)
+{
+	if (c && !c->freed)
+		conn_break(c, err, "%s", why);
 }
 
 void ipc_conn_set_limits(struct ipc_conn *c, const struct ipc_conn_limits *limits)

@@ -173,6 +173,14 @@ int ipc_conn_new(struct loop *l, int fd, struct ipc_object *root, const struct i
 		 void *data, struct ipc_conn **ret);
 /* Closes (no on_close) and frees; see "Lifetime". Accepts NULL, returns NULL. */
 struct ipc_conn *ipc_conn_free(struct ipc_conn *conn);
+/*
+ * Break the connection from this side, with @err and @why (may be
+ * avf_err_last()->msg) as the reason: as a failed send does, it stops sending,
+ * shuts the socket down (the peer reads EOF) and closes in the next loop round.
+ * For a message that had to go out and could not be built: losing it silently
+ * could leave the peer waiting for it forever. Accepts NULL; no-op once closed.
+ */
+void ipc_conn_abort(struct ipc_conn *conn, int err, const char *why);
 /* Replace the limits. Lowering one below what is in use only stops growth. */
 void ipc_conn_set_limits(struct ipc_conn *conn, const struct ipc_conn_limits *limits);
 bool ipc_conn_is_open(const struct ipc_conn *conn);

@@ -58,9 +58,16 @@ static void cb_send(struct ipc_proxy *cb, uint32_t method, uint32_t cid, int n_a
 		r = ipc_msg_put_i32(m, arg);
 	if (r == 0 && text)
 		r = ipc_msg_put_string(m, text);
-	/* A client gone (-EPIPE) misses its callbacks, as a dead binder client does. */
 	if (r == 0)
-		ipc_oneway(cb, method, m);
+		r = ipc_oneway(cb, method, m);
+	/*
+	 * A client gone (-EPIPE) misses its callbacks, as a dead binder client does. One
+	 * that is there must not miss one (out of memory): it would wait for it forever.
+	 * Its connection breaks instead, as if virtmgr had died (AVF's virtmgr aborts
+	 * on OOM), and its VMs go with its references.
+	 */
+	if (r < 0 && r != -EPIPE)
+		ipc_conn_abort(ipc_proxy_conn(cb), r, avf_err_last()->msg);
 	ipc_msg_free(m);
 }
 
