@@ -64,16 +64,18 @@ struct backend_sink {
 
 /*
  * One disk as the VMM gets it (crosvm-spec §1.2 row 23, avf-spec 8): its final
- * image, and the files named inside that image (a composite's partitions).
+ * image, and the files named inside that image (a composite's components).
  */
 struct backend_disk {
 	/* The image crosvm opens (--disk / --rwdisk): the config's image, or the
-	 * composite built from its partitions; -1 while composites are not built yet
-	 * (core/disk pending, vmgr.c's vmgr_composite_disk). */
+	 * composite spec built from its partitions at createVm (vmgr.c's
+	 * vmgr_composite_disk). Always an open fd. */
 	int fd;
 	bool writable;
-	/* Files a composite names as /proc/self/fd/N (its partitions): the VMM must
-	 * inherit them at these very numbers (avf-spec 8.3). Not named in argv. */
+	/* Files a composite names as /proc/self/fd/N: its partitions, then its GPT
+	 * header and footer and, when a read-only partition needs a tail, the zero
+	 * filler (core/disk/cdisk_build.h). The VMM must inherit them at these very
+	 * numbers (avf-spec 8.3); argv does not name them. None for an image disk. */
 	const int *indirect_fds;
 	size_t n_indirect;
 };

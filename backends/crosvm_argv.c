@@ -135,8 +135,8 @@ static int add_disks(const struct backend_vm *vm, struct backend_plan *plan, str
 
 		for (size_t i = 0; i < disk->n_indirect && !r; i++)
 			r = backend_plan_add_fd(plan, disk->indirect_fds[i], disk->indirect_fds[i]);
-		if (r || disk->fd < 0)
-			continue; /* a composite not built yet: nothing to name (header comment) */
+		if (r)
+			break;
 		snprintf(name, sizeof(name), CROSVM_FD_DISK_FMT, d);
 		r = add_fd_arg(plan, s, disk->writable ? "--rwdisk" : "--disk", name, disk->fd);
 	}
@@ -153,8 +153,10 @@ int crosvm_argv_build(const char *program, const struct backend_vm *vm, struct b
 	/* Rows 1-5. */
 	r = add_args(plan, program, "--extended-status", "--log-level", CROSVM_LOG_LEVEL, "run",
 		     "--disable-sandbox", "--cid", NULL);
-	if (!r)
+	if (!r && vm->cid)
 		r = add_argf(plan, "%u", vm->cid);
+	else if (!r)
+		r = backend_plan_add_arg(plan, CROSVM_CID_PLACEHOLDER);
 	/* Row 6: sysprop hypervisor.memory_reclaim.supported is never true here. */
 	if (!r)
 		r = backend_plan_add_arg(plan, "--no-balloon");

@@ -24,9 +24,14 @@
  *   {kernel} {initrd} {bios}         the config's files
  *   {disk0} {disk1} ...              each disk's final image, by config index
  *
- * A disk whose final fd is -1 (its composite is not built yet: core/disk) is
- * left out of argv; its partitions' fds are still passed on (plan->fds).
+ * A composite's indirect files (backend_disk.indirect_fds) are named by no
+ * argument: they go to plan->fds, inherited at their own numbers.
+ *
+ * A CID of 0 (no guest has it: `vm run --dry-run`, before any context exists)
+ * is written as the placeholder {cid}.
  */
+#define CROSVM_CID_PLACEHOLDER "{cid}"
+
 #ifndef AVF_BACKENDS_CROSVM_ARGV_H
 #define AVF_BACKENDS_CROSVM_ARGV_H
 

@@ -36,6 +36,8 @@ struct backend_child {
 	char *failure; /* VMM_PROCESS_FAILURE_MAX + 1 bytes, NUL-terminated */
 	size_t failure_len;
 	char *control_path; /* socket file we bound; removed when the VMM exits */
+	struct sockaddr_un control_addr; /* where a stop connects (a path, or autobound) */
+	socklen_t control_addr_len;
 	unsigned busy;      /* sink calls of ours on the stack */
 	bool silent;        /* free() reaps it: no report */
 	bool free_pending;  /* free() ran inside one of our sink calls */
@@ -255,6 +257,12 @@ static int control_socket(const char *temp_dir, struct backend_child *c, int *re
 	}
 	if (listen(fd, CONTROL_BACKLOG) < 0) {
 		r = avf_err_service(-errno, "listen on control socket: %s", strerror(errno));
+		goto fail;
+	}
+	/* The address a stop connects to: the path, or the abstract one autobind picked. */
+	c->control_addr_len = sizeof(c->control_addr);
+	if (getsockname(fd, (struct sockaddr *)&c->control_addr, &c->control_addr_len) < 0) {
+		r = avf_err_service(-errno, "control socket: getsockname: %s", strerror(errno));
 		goto fail;
 	}
 	*ret_fd = fd;
@@ -549,6 +557,78 @@ int vmm_process_kill(struct backend_child *c)
 		return r;
 	/* Runs on_child_exit (and so sink->exited) before returning; @c may be gone after. */
 	return loop_child_wait(c->child_src, VMM_PROCESS_KILL_TIMEOUT_NS);
+}
+
+/*
+ * crosvm's `crosvm stop`: connect to the control socket, send the request "Exit" (the
+ * JSON string: serde's form of the unit variant VmRequest::Exit, crosvm-spec §7), one
+ * SOCK_SEQPACKET packet. The connection is returned (non-blocking) to read the reply
+ * from once the VMM is gone.
+ */
+static int control_send_exit(struct backend_child *c, int *ret_fd)
+{
+	static const char exit_req[] = "\"Exit\"";
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return avf_err_service(-errno, "control socket: %s", strerror(errno));
+	/* A listening socket with room in its backlog accepts a connect at once; a VMM
+	 * that never accepts is what the deadline is for. */
+	if (connect(fd, (struct sockaddr *)&c->control_addr, c->control_addr_len) < 0 ||
+	    send(fd, exit_req, sizeof(exit_req) - 1, MSG_NOSIGNAL) != sizeof(exit_req) - 1) {
+		int err = errno;
+
+		close(fd);
+		return avf_err_service(-err, "control socket: %s", strerror(err));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* What the VMM answered before it went, for the trace: "Ok", or what it said instead. */
+static void control_trace_reply(struct backend *be, const char *actor, int fd)
+{
+	char buf[256];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+	if (n < 0)
+		trace_emitf(be->trace, actor, "control socket: no reply to \"Exit\"");
+	else
+		trace_emitf(be->trace, actor, "control socket: reply %.*s", (int)n, buf);
+}
+
+int vmm_process_stop(struct backend_child *c, uint64_t timeout_ns)
+{
+	struct backend *be = c->be;
+	char actor[TRACE_ACTOR_MAX];
+	int fd = -1, r;
+
+	if (!c->child_src)
+		return avf_err_service(-ESRCH, "VMM already exited");
+	r = control_send_exit(c, &fd);
+	if (r < 0) {
+		trace_emitf(be->trace, c->actor, "stop: %s; SIGKILL instead", avf_err_last()->msg);
+		return vmm_process_kill(c);
+	}
+	trace_emitf(be->trace, c->actor, "control socket: \"Exit\"");
+	memcpy(actor, c->actor, sizeof(actor));
+	/* Runs on_child_exit (so sink->exited) when it exits in time: @c may be gone then. */
+	r = loop_child_wait(c->child_src, timeout_ns);
+	if (r < 0) {
+		/* Not reaped (timed out, or the wait failed): @c is still there. */
+		trace_emitf(be->trace, c->actor, "stop: %s after \"Exit\": SIGKILL",
+			    avf_err_last()->msg);
+		r = vmm_process_kill(c);
+	} else {
+		control_trace_reply(be, actor, fd);
+	}
+	close(fd);
+	return r;
+}
+
+struct backend *vmm_process_backend(const struct backend_child *c)
+{
+	return c->be;
 }
 
 struct backend_child *vmm_process_free(struct backend_child *c)

@@ -29,6 +29,9 @@
  *
  * kill(): SIGKILL through the pidfd (AVF's stop), then wait, bounded by
  * VMM_PROCESS_KILL_TIMEOUT_NS, so the exit has been reported when it returns.
+ * stop(): crosvm's own `crosvm stop` first: "Exit" over the control socket, then
+ * wait for the exit up to a deadline, and kill() if it has not come; same contract
+ * as kill() (the exit reported when it returns). A VMM that obeys exits 0 (SHUTDOWN).
  * free() of a live VMM kills and reaps it without reporting. A child may be freed
  * from inside its own sink call (the manager drops the last reference there): the
  * memory then goes when that sink call returns.
@@ -49,6 +52,8 @@
 #define VMM_PROCESS_FAILURE_MAX 50000
 /* How long kill() and free() wait for a SIGKILLed VMM to be reaped. */
 #define VMM_PROCESS_KILL_TIMEOUT_NS (10ull * LOOP_NSEC_PER_SEC)
+/* How long stop() waits after "Exit" before it kills: newer AVF's graceful-stop bound. */
+#define VMM_PROCESS_STOP_TIMEOUT_NS (5ull * LOOP_NSEC_PER_SEC)
 /* The control socket's name in the VM's temp dir (crosvm-spec §1.1, §3.4). */
 #define VMM_PROCESS_CONTROL_SOCKET "crosvm.sock"
 
@@ -92,6 +97,10 @@ int vmm_process_spawn(struct backend *be, const struct vmm_process_params *p,
 		      const struct backend_sink *sink, void *sink_ctx, struct backend_child **ret);
 /* backend_ops.kill. */
 int vmm_process_kill(struct backend_child *c);
+/* A kill that asks first: "Exit" on the control socket, SIGKILL after @timeout_ns. */
+int vmm_process_stop(struct backend_child *c, uint64_t timeout_ns);
+/* The backend that spawned @c. */
+struct backend *vmm_process_backend(const struct backend_child *c);
 /* backend_ops.child_free; accepts NULL; returns NULL. */
 struct backend_child *vmm_process_free(struct backend_child *c);
 

@@ -143,6 +143,15 @@ int virtmgr_main_backend_from_env(const char *prog, struct virtmgr_main_backend 
 	if (ret->kind == VIRTMGR_BACKEND_CROSVM && crosvm_backend_find(&ret->crosvm) < 0)
 		return virtmgr_main_usage_error(prog, VIRTMGR_MAIN_ENV_BACKEND "=crosvm: %s",
 						avf_err_last()->msg);
+	if (ret->kind == VIRTMGR_BACKEND_CROSVM) {
+		const char *stop = getenv(CROSVM_BACKEND_STOP_ENV);
+
+		if (stop && *stop && strcmp(stop, "kill") != 0 && strcmp(stop, "socket") != 0)
+			return virtmgr_main_usage_error(
+			    prog, CROSVM_BACKEND_STOP_ENV ": '%s' is neither 'kill' nor 'socket'",
+			    stop);
+		ret->crosvm_stop_via_socket = stop && strcmp(stop, "socket") == 0;
+	}
 	if (ret->kind == VIRTMGR_BACKEND_FAKE) {
 		ret->fakevmm = fv && *fv ? strdup(fv) : sibling_fakevmm();
 		if (!ret->fakevmm)
@@ -212,7 +221,10 @@ int virtmgr_main_run(const struct virtmgr_main_params *p)
 	else if (p->backend->kind == VIRTMGR_BACKEND_CROSVM)
 		r = crosvm_backend_new(
 		    l, tr,
-		    &(struct crosvm_backend_opts){.crosvm_path = p->backend->crosvm, .log_fd = -1},
+		    &(struct crosvm_backend_opts){.crosvm_path = p->backend->crosvm,
+						  .log_fd = -1,
+						  .stop_via_socket =
+						      p->backend->crosvm_stop_via_socket},
 		    &be);
 	else
 		r = sim_backend_new(l, tr, &be);

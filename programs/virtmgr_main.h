@@ -41,11 +41,13 @@ struct virtmgr_main_backend {
 	enum virtmgr_main_backend_kind kind;
 	char *fakevmm; /* the fake backend's program; malloc'd */
 	char *crosvm;  /* the crosvm backend's program ($AVF_CROSVM or PATH); malloc'd */
+	bool crosvm_stop_via_socket; /* AVF_CROSVM_STOP=socket */
 };
 
 /*
- * AVF_BACKEND (fake, sim or crosvm), AVF_FAKEVMM, AVF_CROSVM. -1 to carry on;
- * otherwise the exit status (message printed; 2 for a bad value or no crosvm).
+ * AVF_BACKEND (fake, sim or crosvm), AVF_FAKEVMM, AVF_CROSVM, AVF_CROSVM_STOP (kill,
+ * the default, or socket). -1 to carry on; otherwise the exit status (message
+ * printed; 2 for a bad value or no crosvm).
  */
 int virtmgr_main_backend_from_env(const char *prog, struct virtmgr_main_backend *ret);
 void virtmgr_main_backend_clear(struct virtmgr_main_backend *b);

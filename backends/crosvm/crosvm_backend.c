@@ -17,6 +17,8 @@ struct crosvm_backend {
 	struct backend base; /* first: a struct backend * is a struct crosvm_backend * */
 	char *path;
 	int log_fd;
+	bool stop_via_socket;
+	uint64_t stop_timeout_ns;
 	struct vmm_process_stats stats;
 };
 
@@ -48,13 +50,6 @@ static int check_vm(const struct backend_vm *vm)
 	if (cfg->kernel_fd < 0 && cfg->bootloader_fd < 0)
 		return avf_err_service(-EINVAL,
 				       "VM must have either a bootloader or a kernel image.");
-	for (size_t d = 0; d < vm->n_disks; d++)
-		if (vm->disks[d].fd < 0)
-			return avf_err_set(
-			    -ENOTSUP, AVF_EX_UNSUPPORTED_OPERATION,
-			    "disk %zu: composite disks (partitions) are not supported "
-			    "by the crosvm backend yet",
-			    d);
 	return 0;
 }
 
@@ -107,6 +102,17 @@ static int crosvm_spawn(struct backend *be, struct backend_plan *plan,
 				 sink, sink_ctx, ret);
 }
 
+/* backend_ops.kill: SIGKILL as A15, or "Exit" first when asked (crosvm_backend.h). */
+static int crosvm_kill(struct backend_child *child)
+{
+	/* The child's backend is this one: vmm_process children keep their backend. */
+	const struct crosvm_backend *cb = (const struct crosvm_backend *)vmm_process_backend(child);
+
+	if (cb->stop_via_socket)
+		return vmm_process_stop(child, cb->stop_timeout_ns);
+	return vmm_process_kill(child);
+}
+
 static void crosvm_destroy(struct backend *be)
 {
 	struct crosvm_backend *cb = (struct crosvm_backend *)be;
@@ -119,7 +125,7 @@ static const struct backend_ops crosvm_ops = {
     .name = "crosvm",
     .prepare = crosvm_prepare,
     .spawn = crosvm_spawn,
-    .kill = vmm_process_kill,
+    .kill = crosvm_kill,
     .child_free = vmm_process_free,
     .destroy = crosvm_destroy,
 };
@@ -141,6 +147,9 @@ int crosvm_backend_new(struct loop *loop, const struct trace *tr,
 	cb->base.loop = loop;
 	cb->base.trace = tr;
 	cb->log_fd = opts->log_fd;
+	cb->stop_via_socket = opts->stop_via_socket;
+	cb->stop_timeout_ns =
+	    opts->stop_timeout_ns ? opts->stop_timeout_ns : VMM_PROCESS_STOP_TIMEOUT_NS;
 	*ret = &cb->base;
 	return 0;
 }

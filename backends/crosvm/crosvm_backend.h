@@ -6,15 +6,19 @@
  * prepare(): AVF's createVm checks a real VMM needs (a kernel or a bootloader:
  * "VM must have either a bootloader or a kernel image.", service-specific -1,
  * also for a config that names no file at all), then the command line of
- * backends/crosvm_argv.h with this backend's crosvm as argv[0]. A disk whose
- * composite is not built yet (partitions: core/disk pending) is refused with
- * EX_UNSUPPORTED_OPERATION rather than booting a guest without it.
+ * backends/crosvm_argv.h with this backend's crosvm as argv[0]. A disk of
+ * partitions arrives as the composite vmgr built, its components inherited at
+ * the numbers the composite names.
  * spawn(), kill(), child_free(): backends/vmm_process.h without a guest channel:
  * the fds at the numbers argv names (close-on-exec cleared in the child only),
  * PR_SET_PDEATHSIG, pidfd watch, the failure pipe on ttyS1, the control socket
  * bound by us to <temp dir>/crosvm.sock and passed as --socket. The exit status
  * and the failure text go to core/vm/death_reason.c through the manager.
- * stop: SIGKILL, as A15 (no control-socket "Exit": that would read SHUTDOWN).
+ * stop (and every kill: the last handle dropped, the boot hangup): SIGKILL, as
+ * A15. With stop_via_socket, crosvm's own `crosvm stop` first: "Exit" over the
+ * control socket, SIGKILL if crosvm has not exited within stop_timeout_ns; a
+ * crosvm that obeys exits 0, so the VM dies SHUTDOWN, not KILLED (as newer AVF's
+ * graceful stop). virtmgr sets it from AVF_CROSVM_STOP=socket (docs/crosvm-backend.md).
  *
  * No guest notifications: crosvm guests reach IVirtualMachineService over vsock,
  * which this project does not serve yet; an app VM therefore dies of the 30 s
@@ -23,6 +27,8 @@
 #ifndef AVF_BACKENDS_CROSVM_CROSVM_BACKEND_H
 #define AVF_BACKENDS_CROSVM_CROSVM_BACKEND_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "backends/backend.h"
@@ -35,7 +41,13 @@ struct crosvm_backend_opts {
 	/* crosvm's stdout and stderr go to this fd when it is > 2 (not owned; it must
 	 * outlive the backend's children); otherwise they are the manager's own. */
 	int log_fd;
+	/* Stop with "Exit" over the control socket first (header comment). */
+	bool stop_via_socket;
+	uint64_t stop_timeout_ns; /* 0: VMM_PROCESS_STOP_TIMEOUT_NS (5 s) */
 };
+
+/* The environment variable virtmgr reads stop_via_socket from: "kill" or "socket". */
+#define CROSVM_BACKEND_STOP_ENV "AVF_CROSVM_STOP"
 
 /* Create the backend on @loop. Free with backend_free(). -EINVAL, -ENOMEM. */
 int crosvm_backend_new(struct loop *loop, const struct trace *tr,

@@ -36,6 +36,7 @@
 /* The kernel's SCM_MAX_FD: room for every fd a packet can carry, so a packet with
  * too many fds is rejected by the decoder (with a reply) instead of truncated. */
 #define RECV_MAX_FDS 253
+_Static_assert(RECV_MAX_FDS >= IPC_MSG_MAX_FDS, "a packet's fds must fit the receive buffer");
 
 const struct ipc_conn_limits ipc_conn_default_limits = {
     .max_exports = 4096,

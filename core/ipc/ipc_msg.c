@@ -703,7 +703,7 @@ static int check_body(const struct ipc_msg *m)
 
 /* One field at @off (the tag), appended to @m; *off moves past it. */
 static int decode_field(struct ipc_msg *m, const uint8_t *p, size_t len, size_t *off, size_t nfds,
-			uint32_t *fd_used)
+			bool *fd_used)
 {
 	size_t at = *off, left = len - at - 1, need;
 	unsigned idx = m->nfields, type = p[at];
@@ -745,9 +745,9 @@ static int decode_field(struct ipc_msg *m, const uint8_t *p, size_t len, size_t 
 			return BAD(
 			    "ipc: field %u: fd index %u out of range (packet carried %zu fds)", idx,
 			    i, nfds);
-		if (*fd_used & (1u << i))
+		if (fd_used[i])
 			return BAD("ipc: field %u: fd index %u named twice", idx, i);
-		*fd_used |= 1u << i;
+		fd_used[i] = true;
 		f->v.u32 = i;
 		break;
 	case IPC_T_STRING:
@@ -794,7 +794,8 @@ int ipc_msg_decode(const void *buf, size_t len, const int *fds, size_t nfds, str
 	const uint8_t *p = buf;
 	struct ipc_msg *m = NULL;
 	struct ipc_hdr h;
-	uint32_t magic, length, hnfds, fd_used = 0;
+	uint32_t magic, length, hnfds;
+	bool fd_used[IPC_MSG_MAX_FDS] = {false}; /* by index: named by a field yet */
 	size_t off = IPC_HDR_SIZE;
 	int r;
 
@@ -849,18 +850,15 @@ int ipc_msg_decode(const void *buf, size_t len, const int *fds, size_t nfds, str
 		m->data_cap = len - IPC_HDR_SIZE;
 	}
 	while (off < len) {
-		r = decode_field(m, p, len, &off, nfds, &fd_used);
+		r = decode_field(m, p, len, &off, nfds, fd_used);
 		if (r < 0)
 			goto fail;
 	}
-	if (nfds && fd_used != (1u << nfds) - 1) {
-		unsigned i = 0;
-
-		while (fd_used & (1u << i))
-			i++;
-		r = BAD("ipc: fd %u of %zu is not named by any field", i, nfds);
-		goto fail;
-	}
+	for (size_t i = 0; i < nfds; i++)
+		if (!fd_used[i]) {
+			r = BAD("ipc: fd %zu of %zu is not named by any field", i, nfds);
+			goto fail;
+		}
 	r = check_body(m);
 	if (r < 0)
 		goto fail;

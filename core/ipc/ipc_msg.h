@@ -21,7 +21,9 @@
  *    20  4   call_id  CALL: non-zero, chosen by the caller; REPLY: the call's id;
  *                     otherwise 0
  *    24  4   nfds     fds attached as SCM_RIGHTS; must equal the number received,
- *                     and be <= IPC_MSG_MAX_FDS (16)
+ *                     and be <= IPC_MSG_MAX_FDS (253, the kernel's SCM_MAX_FD: as
+ *                     many as one sendmsg can pass, so a createVm of a Microdroid-
+ *                     sized config, dozens of partitions, fits in one packet)
  *
  * Body: fields back to back up to `length`, each a u8 type tag and its payload:
  *
@@ -70,7 +72,7 @@
 #define IPC_MAGIC          0x31465641u /* "AVF1" on the wire */
 #define IPC_HDR_SIZE       28u
 #define IPC_MSG_MAX        65536u /* bytes per packet, header included */
-#define IPC_MSG_MAX_FDS    16u
+#define IPC_MSG_MAX_FDS    253u /* SCM_MAX_FD */
 #define IPC_MSG_MAX_FIELDS 4096u
 
 enum ipc_kind {

@@ -3,12 +3,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/fs_util.h"
+#include "disk/cdisk_build.h"
 
 /* Per-VM state the manager keeps; owned by the VM record (freed in its dispose). */
 struct vmgr_vm {
@@ -19,10 +22,12 @@ struct vmgr_vm {
 	struct backend_plan *plan; /* prepared at createVm, consumed by start */
 	struct vmgr_vm_fds fds;    /* createVm's; closed after the spawn attempt */
 	/* config.disks as the backend gets them (vmgr_composite_disk); their fds are the
-	 * config's or composite_fds, closed after the spawn attempt with the config's. */
+	 * config's or the composites', closed after the spawn attempt with the config's. */
 	struct backend_disk *disks;
-	int *composite_fds; /* per disk: the composite image built for it, -1: none */
+	struct cdisk_built *composites; /* per disk: its composite's fds, -1s: none */
 	int *indirect_fds;  /* every disk's indirect files, back to back (numbers only) */
+	unsigned n_composites; /* composite-0 .. composite-<n-1> made in the VM's dir */
+	char *own_dir; /* the composites' dir when the context gave no temp dir */
 	struct backend_child *child;
 	struct loop_source *hangup_timer;
 	enum avf_vm_state reported; /* last state given to context->set_state */
@@ -77,20 +82,49 @@ static void close_files(struct vmgr_vm *e)
 {
 	close_fds(&e->fds);
 	vm_config_close_files(&e->config);
-	for (size_t d = 0; e->composite_fds && d < e->config.n_disks; d++) {
-		if (e->composite_fds[d] >= 0)
-			close(e->composite_fds[d]);
-		e->composite_fds[d] = -1;
-	}
+	for (size_t d = 0; e->composites && d < e->config.n_disks; d++)
+		cdisk_built_close(&e->composites[d]);
 }
 
 static void free_disks(struct vmgr_vm *e)
 {
 	free(e->disks);
-	free(e->composite_fds);
+	free(e->composites);
 	free(e->indirect_fds);
 	e->disks = NULL;
-	e->composite_fds = e->indirect_fds = NULL;
+	e->composites = NULL;
+	e->indirect_fds = NULL;
+}
+
+/*
+ * The composites' files go with the VM's context (avf-spec 5.3: AVF empties the temp
+ * dir; virtualizationservice removes the dir itself when the context is released, but
+ * over IPC and later): ours are unlinked here, a dir of our own removed whole.
+ */
+static void remove_composites(struct vmgr_vm *e)
+{
+	char name[CDISK_BUILD_NAME_MAX], path[4096];
+	static const enum cdisk_build_file files[] = {CDISK_FILE_SPEC, CDISK_FILE_HEADER,
+						      CDISK_FILE_FOOTER};
+
+	if (e->own_dir) {
+		fs_remove_tree(e->own_dir);
+		free(e->own_dir);
+		e->own_dir = NULL;
+		return;
+	}
+	for (unsigned n = 0; e->temp_dir && n < e->n_composites; n++)
+		for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+			snprintf(path, sizeof(path), "%s/%s", e->temp_dir,
+				 cdisk_build_name(n, files[f], name));
+			unlink(path);
+		}
+	if (e->temp_dir && e->n_composites) {
+		snprintf(path, sizeof(path), "%s/%s", e->temp_dir,
+			 cdisk_build_name(0, CDISK_FILE_ZERO, name));
+		unlink(path); /* ENOENT: no composite needed it */
+	}
+	e->n_composites = 0;
 }
 
 static void entry_dispose(struct vm *vm, void *owner)
@@ -103,6 +137,7 @@ static void entry_dispose(struct vm *vm, void *owner)
 		e->child = m->p.backend->ops->child_free(e->child);
 	backend_plan_free(e->plan);
 	close_files(e);
+	remove_composites(e);
 	free_disks(e);
 	m->p.context->release(m->p.context_data, vm_cid(vm));
 	if (e->prev)
@@ -165,20 +200,73 @@ static void handle_last_unref(struct vm *vm, void *data)
 }
 
 /*
- * TODO(core/disk): the one place a disk's partitions become a composite image
- * (avf-spec 8; crosvm-spec §4): build composite-<N>.img with its header and
- * footer (and zero.img) in e->temp_dir from disk->partitions (labels checked
- * there: at most 36 UTF-16 units, unique), and return the composite's fd in
- * *ret_fd (the VM's, closed after the spawn attempt with the config's files).
- * The partition fds stay the indirect files the composite names. Until the
- * composite-disk library lands there is no image: *ret_fd = -1, and the disk
- * reaches the backend as its partition fds only (crosvm_argv.h leaves it out of
- * argv; the crosvm backend refuses it).
+ * The directory a VM's composites go in: its temp dir (avf-spec 8.1), or, when the
+ * context provider gives none (the in-process local context: AVF_VS_SOCKET=local,
+ * unit tests), one of the VM's own under $TMPDIR, made on first use and removed with
+ * the VM. -errno with a message.
  */
-static int vmgr_composite_disk(struct vmgr_vm *e, size_t index, const struct vm_config_disk *disk,
-			       int *ret_fd)
+static int composite_dir(struct vmgr_vm *e, int *ret_fd)
 {
-	*ret_fd = -1;
+	const char *tmp = getenv("TMPDIR"), *dir = e->temp_dir;
+	int fd;
+
+	if (!dir && !e->own_dir) {
+		if (asprintf(&e->own_dir, "%s/avf-vm%u-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+			     vm_cid(e->vm)) < 0) {
+			e->own_dir = NULL;
+			return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory");
+		}
+		if (!mkdtemp(e->own_dir)) {
+			int err = errno;
+
+			avf_err_service(-err, "cannot create a directory for composite disks "
+					      "('%s'): %s", e->own_dir, strerror(err));
+			free(e->own_dir);
+			e->own_dir = NULL;
+			return -err;
+		}
+	}
+	if (!dir)
+		dir = e->own_dir;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return avf_err_service(-errno, "VM directory '%s': %s", dir, strerror(errno));
+	*ret_fd = fd;
+	return 0;
+}
+
+/*
+ * The one place a disk's partitions become a composite image (avf-spec 8;
+ * crosvm-spec §4): composite-<N>.img, its header and footer (and the shared zero.img)
+ * in the VM's directory, N counted per VM from 0 as A15 does. The labels and sizes are
+ * checked there (core/disk's rules, each naming the partition). The spec names the
+ * partitions by the numbers of the VM's own copies of their fds and the helper files
+ * by the fds returned in e->composites[@index]: all of them must reach the VMM at
+ * those numbers (the disk's indirect files), and all are closed after the spawn
+ * attempt with the config's files. The files are removed when the VM goes.
+ */
+static int vmgr_composite_disk(struct vmgr_vm *e, size_t index, const struct vm_config_disk *disk)
+{
+	struct cdisk_build_part *parts;
+	int dir_fd, r;
+
+	parts = calloc(disk->n_partitions, sizeof(*parts));
+	if (!parts)
+		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory creating VM");
+	for (size_t p = 0; p < disk->n_partitions; p++)
+		parts[p] = (struct cdisk_build_part){.label = disk->partitions[p].label,
+						     .fd = disk->partitions[p].fd,
+						     .writable = disk->partitions[p].writable};
+	r = composite_dir(e, &dir_fd);
+	if (r == 0) {
+		r = cdisk_build_fds(dir_fd, e->n_composites, parts, disk->n_partitions, NULL,
+				    &e->composites[index]);
+		close(dir_fd);
+	}
+	free(parts);
+	if (r < 0)
+		return avf_err_prefix("Failed to make composite image for disk %zu", index);
+	e->n_composites++;
 	return 0;
 }
 
@@ -186,24 +274,28 @@ static int vmgr_composite_disk(struct vmgr_vm *e, size_t index, const struct vm_
 static int build_disks(struct vmgr_vm *e)
 {
 	const struct vm_config *c = &e->config;
-	size_t n_parts = 0, k = 0;
+	size_t n_indirect = 0, k = 0;
 	int r;
 
 	if (!c->n_disks)
 		return 0;
+	/* a composite names its partitions, header, footer and maybe the zero filler */
 	for (size_t d = 0; d < c->n_disks; d++)
-		n_parts += c->disks[d].n_partitions;
+		if (c->disks[d].n_partitions)
+			n_indirect += c->disks[d].n_partitions + 3;
 	e->disks = calloc(c->n_disks, sizeof(*e->disks));
-	e->composite_fds = calloc(c->n_disks, sizeof(*e->composite_fds));
-	e->indirect_fds = calloc(n_parts ? n_parts : 1, sizeof(*e->indirect_fds));
-	if (!e->disks || !e->composite_fds || !e->indirect_fds) {
+	e->composites = calloc(c->n_disks, sizeof(*e->composites));
+	e->indirect_fds = calloc(n_indirect ? n_indirect : 1, sizeof(*e->indirect_fds));
+	if (!e->disks || !e->composites || !e->indirect_fds) {
 		free_disks(e);
 		return avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory creating VM");
 	}
 	for (size_t d = 0; d < c->n_disks; d++)
-		e->composite_fds[d] = -1;
+		e->composites[d] = (struct cdisk_built){.composite_fd = -1, .header_fd = -1,
+							.footer_fd = -1, .zero_fd = -1};
 	for (size_t d = 0; d < c->n_disks; d++) {
 		const struct vm_config_disk *disk = &c->disks[d];
+		const struct cdisk_built *b = &e->composites[d];
 		struct backend_disk *bd = &e->disks[d];
 
 		bd->writable = disk->writable;
@@ -211,14 +303,18 @@ static int build_disks(struct vmgr_vm *e)
 			bd->fd = disk->image_fd;
 			continue;
 		}
-		bd->indirect_fds = &e->indirect_fds[k];
-		bd->n_indirect = disk->n_partitions;
-		for (size_t p = 0; p < disk->n_partitions; p++)
-			e->indirect_fds[k++] = disk->partitions[p].fd;
-		r = vmgr_composite_disk(e, d, disk, &e->composite_fds[d]);
+		r = vmgr_composite_disk(e, d, disk);
 		if (r < 0)
 			return r;
-		bd->fd = e->composite_fds[d];
+		bd->fd = b->composite_fd;
+		bd->indirect_fds = &e->indirect_fds[k];
+		for (size_t p = 0; p < disk->n_partitions; p++)
+			e->indirect_fds[k++] = disk->partitions[p].fd;
+		e->indirect_fds[k++] = b->header_fd;
+		e->indirect_fds[k++] = b->footer_fd;
+		if (b->zero_fd >= 0)
+			e->indirect_fds[k++] = b->zero_fd;
+		bd->n_indirect = (size_t)(&e->indirect_fds[k] - bd->indirect_fds);
 	}
 	return 0;
 }

@@ -19,8 +19,9 @@
  *   - createVm's console and log fds, and the config's files (kernel, initrd,
  *     bootloader, disks), go to the backend and are closed right after the
  *     spawn attempt (AVF keeps no copy), or with an unstarted VM;
- *   - a disk of partitions becomes a composite image at createVm (avf-spec 8;
- *     pending core/disk: vmgr.c's vmgr_composite_disk).
+ *   - a disk of partitions becomes a composite image at createVm (avf-spec 8,
+ *     core/disk), in the VM's temp dir (or, from a context without one, a
+ *     directory of the VM's own); its files are removed when the VM goes.
  */
 #ifndef AVF_CORE_SERVICE_VMGR_H
 #define AVF_CORE_SERVICE_VMGR_H

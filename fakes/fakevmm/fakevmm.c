@@ -16,6 +16,11 @@
  *   fakevmm only: `--avf-guest-channel /proc/self/fd/N`, an inherited
  *   SOCK_SEQPACKET socket carrying the guest channel (backends/fake/guest_channel.h).
  *
+ * Disks (fakevmm_disk.h): every --disk / --rwdisk is opened and, when it is a
+ * composite, its spec, components and GPT are checked as crosvm (and the guest)
+ * would, right after the fd checks; anything crosvm would refuse is exit 1 with
+ * "fakevmm: disk N (--disk PATH): <why>" on stderr.
+ *
  * Inherited fds: like crosvm, every path /proc/self/fd/N given (kernel, --bios,
  * --initrd, --disk, --rwdisk, --socket, --device-tree-overlay,
  * --protected-vm-with-firmware, --serial path=/input=, --avf-guest-channel) must
@@ -88,6 +93,7 @@
 #include "backends/fake/guest_channel.h"
 #include "base/avf_err.h"
 #include "base/coverage_flush.h"
+#include "fakes/fakevmm/fakevmm_disk.h"
 #include "fakes/script/guest_script.h"
 
 #define FAKEVMM_EXIT_ERROR        1
@@ -538,6 +544,21 @@ static void fakevmm_check_fds(void)
 }
 
 /* ---- setup ---- */
+
+/* Every disk in the guest's order (crosvm sorts them by their place on the command line). */
+static void fakevmm_check_disks(void)
+{
+	size_t index = 0;
+
+	for (size_t i = 0; i < fv.n_args; i++) {
+		const char *name = fv.args[i].flag->name, *v = fv.args[i].value;
+
+		if (strcmp(name, "--disk") != 0 && strcmp(name, "--rwdisk") != 0)
+			continue;
+		if (fakevmm_disk_check(index++, name, v, strcspn(v, ",")) < 0)
+			fakevmm_die(FAKEVMM_EXIT_ERROR, "%s", avf_err_last()->msg);
+	}
+}
 
 static const char *fakevmm_value(const char *flag)
 {
@@ -1133,6 +1154,7 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &ign, NULL);
 	fakevmm_parse_args(argc, argv);
 	fakevmm_check_fds(); /* before we open anything */
+	fakevmm_check_disks();
 	fakevmm_load_script();
 	fakevmm_setup_serials();
 	fakevmm_setup_guest_channel();

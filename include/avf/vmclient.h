@@ -195,8 +195,8 @@ struct avf_vm_disk {
  * AVF's rules: exactly one of kernel and bootloader, no initrd with a bootloader
  * (service-specific -1), each disk exactly one of an image and partitions
  * (EX_ILLEGAL_ARGUMENT). A config with no file at all is accepted: the fake guest
- * boots nothing (the crosvm backend refuses it). One createVm carries at most 16
- * fds, the console fds included (-E2BIG otherwise).
+ * boots nothing (the crosvm backend refuses it). One createVm carries at most 253
+ * fds (the kernel's SCM_MAX_FD), the console fds included (-E2BIG otherwise).
  */
 struct avf_vm_config {
 	enum avf_vm_kind kind;

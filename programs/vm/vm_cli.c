@@ -8,6 +8,8 @@
 
 #include <avf/vmclient.h>
 
+#include "backends/crosvm/crosvm_backend.h"
+#include "base/avf_err.h"
 #include "vm_cli.h"
 
 int vm_error(const char *fmt, ...)
@@ -204,17 +206,31 @@ const char *vm_state_str(int state)
 	return "(invalid state)";
 }
 
-int vm_select_backend(const char *cmd, const char *usage, const char *name)
+int vm_check_backend(const char *cmd, const char *usage, const char *name)
 {
 	if (strcmp(name, "fake") != 0 && strcmp(name, "crosvm") != 0 && strcmp(name, "qemu") != 0)
 		return vm_usage_error(cmd, usage,
 				      "invalid value '%s' for '--backend <BACKEND>'\n"
 				      "  [possible values: fake, crosvm, qemu]",
 				      name);
+	return VM_EXIT_OK;
+}
+
+int vm_select_backend(const char *cmd, const char *usage, const char *name)
+{
+	char *crosvm = NULL;
+	int r = vm_check_backend(cmd, usage, name);
+
+	if (r)
+		return r;
+	if (strcmp(name, "qemu") == 0)
+		return vm_error("the qemu backend is not available in this build (available: "
+				"fake, crosvm)");
+	/* virtmgr looks crosvm up the same way, from the environment it inherits */
+	if (strcmp(name, "crosvm") == 0 && crosvm_backend_find(&crosvm) < 0)
+		return vm_error("the crosvm backend is not available: %s", avf_err_last()->msg);
+	free(crosvm);
 	/* virtmgr reads its backend from the environment it inherits (docs/virtmgr.md). */
-	if (strcmp(name, "fake") != 0)
-		return vm_error("the %s backend is not available in this build (available: fake)",
-				name);
 	if (setenv("AVF_BACKEND", name, 1) < 0)
 		return vm_error("setenv: %s", strerror(errno));
 	return VM_EXIT_OK;

@@ -68,10 +68,13 @@ const char *vm_state_str(int state);
 
 /* ---- the backend the forked virtmgr uses (vm_cli.c) ---- */
 
+/* @name is fake, crosvm or qemu (clap's usage error otherwise). VM_EXIT_OK or the status. */
+int vm_check_backend(const char *cmd, const char *usage, const char *name);
 /*
- * Validate @name (fake | crosvm | qemu; usage error otherwise) and make it the backend
- * of the virtmgr this process forks (AVF_BACKEND). Backends this build cannot drive
- * are an error (exit 1) naming what exists. Returns VM_EXIT_OK or the exit status.
+ * Validate @name (vm_check_backend) and make it the backend of the virtmgr this process
+ * forks (AVF_BACKEND). A backend that cannot run here is an error (exit 1) saying why:
+ * qemu is not built; crosvm needs a crosvm, found as virtmgr finds it ($AVF_CROSVM, else
+ * PATH). Returns VM_EXIT_OK or the exit status.
  */
 int vm_select_backend(const char *cmd, const char *usage, const char *name);
 

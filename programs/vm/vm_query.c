@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/crosvm/crosvm_backend.h"
 #include "vm_args.h"
 #include "vm_cli.h"
 
@@ -172,6 +173,8 @@ int vm_cmd_info(int argc, char **argv)
 	};
 	struct query_args a = {0};
 	bool kvm, vfio, vfio_platform, non_protected, protected_vm;
+	const char *backend;
+	char *crosvm = NULL;
 	int r;
 
 	if ((r = vm_args_parse(&info_spec, argc, argv, on_opt, &a, NULL)) != 0)
@@ -185,12 +188,20 @@ int vm_cmd_info(int argc, char **argv)
 	 * anywhere and has no hypervisor version. No device is assignable (no VFIO
 	 * support here) and the only OS is the fake Microdroid. */
 	non_protected = protected_vm = true;
+	/* Ours: the backend the forked virtmgr would use, and the crosvm it would run. */
+	backend = getenv("AVF_BACKEND") && *getenv("AVF_BACKEND") ? getenv("AVF_BACKEND") : "fake";
+	if (crosvm_backend_find(&crosvm) < 0)
+		crosvm = NULL;
 	if (a.json) {
 		json_object *o = json_object_new_object();
 
-		if (!o)
+		if (!o) {
+			free(crosvm);
 			return vm_error("out of memory");
-		json_object_object_add(o, "backend", json_object_new_string("fake"));
+		}
+		json_object_object_add(o, "backend", json_object_new_string(backend));
+		json_object_object_add(o, "crosvm", crosvm ? json_object_new_string(crosvm) : NULL);
+		free(crosvm);
 		json_object_object_add(o, "non_protected_vms", json_object_new_boolean(non_protected));
 		json_object_object_add(o, "protected_vms", json_object_new_boolean(protected_vm));
 		json_object_object_add(o, "hypervisor_version", NULL);
@@ -210,6 +221,9 @@ int vm_cmd_info(int argc, char **argv)
 	puts(vfio_platform ? "VFIO-platform is supported." : "VFIO-platform is not supported.");
 	puts("Assignable devices: []");
 	puts("Available OS list: [\"microdroid\"]");
+	printf("Backend: %s\n", backend);
+	printf("crosvm: %s\n", crosvm ? crosvm : "not found");
+	free(crosvm);
 	return VM_EXIT_OK;
 }
 

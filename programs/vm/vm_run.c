@@ -45,6 +45,7 @@ enum {
 	OPT_LOG,
 	OPT_BACKEND,
 	OPT_DETACH,
+	OPT_DRY_RUN,
 	OPT_FAKE_GUEST,
 	OPT_STORAGE,
 	OPT_STORAGE_SIZE,
@@ -58,7 +59,7 @@ enum {
 	    {"backend", 0, "BACKEND", OPT_BACKEND}, {"detach", 0, NULL, OPT_DETACH},               \
 	    {"fake-guest", 0, "SCRIPT", OPT_FAKE_GUEST}
 
-static const struct vm_opt run_opts[] = {COMMON_OPTS};
+static const struct vm_opt run_opts[] = {COMMON_OPTS, {"dry-run", 0, NULL, OPT_DRY_RUN}};
 static const struct vm_opt run_app_opts[] = {
     COMMON_OPTS,
     {"storage", 0, "STORAGE", OPT_STORAGE},
@@ -90,7 +91,9 @@ static const char run_help[] =
     "Arguments:\n"
     "  <CONFIG>  Path to VM config JSON\n"
     "\n"
-    "Options:\n" COMMON_HELP;
+    "Options:\n" COMMON_HELP
+    "      --dry-run                      With --backend crosvm: print the crosvm command\n"
+    "                                     line, one argument per line, and start nothing\n";
 
 static const char run_app_help[] =
     "Run a virtual machine with a payload (our run-app: a payload library or binary\n"
@@ -123,6 +126,7 @@ struct run_args {
 	const struct vm_args_spec *spec;
 	const char *name, *console, *console_in, *log, *backend, *fake_guest, *storage;
 	bool mem_set, match_host, protected_vm, debug_none, detach, storage_size_set;
+	bool dry_run;
 	uint32_t mem;
 	uint64_t storage_size;
 };
@@ -169,6 +173,7 @@ static int on_opt(void *ctx, const struct vm_opt *o, const char *v)
 	case OPT_LOG: a->log = v; break;
 	case OPT_BACKEND: a->backend = v; break;
 	case OPT_DETACH: a->detach = true; break;
+	case OPT_DRY_RUN: a->dry_run = true; break;
 	case OPT_FAKE_GUEST: a->fake_guest = v; break;
 	case OPT_STORAGE: a->storage = v; break;
 	case OPT_STORAGE_SIZE:
@@ -612,6 +617,23 @@ static int run_foreground(struct run_plan *p, struct vm_session *s)
 	return s->died ? VM_EXIT_OK : vm_error("lost the VM without a death reason");
 }
 
+/* --dry-run: only with --backend crosvm (the command line it prints is crosvm's), and not
+ * with --detach (nothing runs to detach from). */
+static int check_dry_run(const struct run_args *a)
+{
+	int r;
+
+	if (a->backend && (r = vm_check_backend(a->spec->cmd, a->spec->usage, a->backend)) != 0)
+		return r;
+	if (!a->backend || strcmp(a->backend, "crosvm") != 0)
+		return vm_usage_error(a->spec->cmd, a->spec->usage,
+				      "the argument '--dry-run' requires '--backend crosvm'");
+	if (a->detach)
+		return vm_usage_error(a->spec->cmd, a->spec->usage,
+				      "the argument '--dry-run' cannot be used with '--detach'");
+	return VM_EXIT_OK;
+}
+
 int vm_cmd_run(int argc, char **argv)
 {
 	bool app = !strcmp(argv[0], "run-app");
@@ -625,7 +647,11 @@ int vm_cmd_run(int argc, char **argv)
 	r = vm_args_parse(a.spec, argc, argv, on_opt, &a, pos);
 	if (r)
 		return r < 0 ? VM_EXIT_OK : r;
-	if (a.backend && (r = vm_select_backend(a.spec->cmd, a.spec->usage, a.backend)) != 0)
+	/* A dry run starts nothing, so needs no crosvm: the name is checked, not the backend. */
+	if (a.dry_run && (r = check_dry_run(&a)) != 0)
+		return r;
+	if (!a.dry_run && a.backend &&
+	    (r = vm_select_backend(a.spec->cmd, a.spec->usage, a.backend)) != 0)
 		return r;
 	p.app = app;
 	p.detach = a.detach;
@@ -641,6 +667,18 @@ int vm_cmd_run(int argc, char **argv)
 		r = plan_for_app(&a, pos[0], pos[1], s.c, &p);
 	} else {
 		r = plan_from_config(&a, pos[0], &p);
+	}
+	if (!r && a.dry_run) {
+		/* the console fds a run would pass: stdout / stdin dups unless told otherwise */
+		struct vm_dry_run_consoles io = {
+		    .console_out = !a.debug_none,
+		    .console_in = a.console_in || fcntl(STDIN_FILENO, F_GETFD) >= 0,
+		    .log = !a.debug_none};
+
+		p.cfg.name = p.name;
+		r = vm_dry_run(&p, &io);
+		run_plan_clear(&p);
+		return r;
 	}
 	if (!r)
 		r = open_console_files(&a, &p);

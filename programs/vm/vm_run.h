@@ -78,4 +78,16 @@ void run_plan_close_fds(struct run_plan *p);
 /* The detached holder (vm_detach.c): returns the exit status of `vm run --detach`. */
 int vm_detach_run(struct run_plan *p);
 
+/* Which of createVm's console fds a real run would pass (a dry run opens none). */
+struct vm_dry_run_consoles {
+	bool console_out, console_in, log;
+};
+
+/*
+ * `vm run --backend crosvm --dry-run` (vm_dryrun.c): print the crosvm command line for
+ * @p's config, one argument per line on stdout, starting nothing. Returns VM_EXIT_OK or
+ * the exit status (error printed).
+ */
+int vm_dry_run(const struct run_plan *p, const struct vm_dry_run_consoles *io);
+
 #endif

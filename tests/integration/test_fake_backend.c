@@ -36,6 +36,8 @@
 #include "backends/fake/guest_channel.h"
 #include "base/avf_err.h"
 #include "cid/cid_alloc.h"
+#include "disk/cdisk_build.h"
+#include "disk/cdisk_spec.h"
 #include "service/local_context.h"
 #include "service/vmgr.h"
 
@@ -70,6 +72,8 @@ struct fx_opts {
 	bool tmpdir;
 	uint64_t hangup_ns;
 	bool crosvm; /* the crosvm backend (running @path) instead of the fake one */
+	bool stop_socket;         /* crosvm backend: stop with "Exit" on the control socket */
+	uint64_t stop_timeout_ns; /* ... and SIGKILL after this (0: the default) */
 };
 
 struct seen {
@@ -199,7 +203,9 @@ static struct fx *fx_new_opts(const struct fx_opts *o)
 		assert_int_equal(crosvm_backend_new(fx->loop, &fx->tr,
 						    &(struct crosvm_backend_opts){
 							.crosvm_path = bo.fakevmm_path,
-							.log_fd = bo.log_fd},
+							.log_fd = bo.log_fd,
+							.stop_via_socket = o->stop_socket,
+							.stop_timeout_ns = o->stop_timeout_ns},
 						    &fx->be),
 				 0);
 	else
@@ -1774,9 +1780,9 @@ static void test_fakevmm_cli(void **state)
 		"/x/bios",
 		"--initrd=/x/initrd",
 		"--rwdisk",
-		"/x/a.img",
+		"/dev/null", /* a disk crosvm can open: a raw image of 0 bytes */
 		"--disk",
-		"/x/b.img,sparse=false",
+		"/dev/null,sparse=false",
 		"--device-tree-overlay",
 		"/x/dt,filter",
 		"--gpu=backend=2d",
@@ -1824,6 +1830,150 @@ static void test_fakevmm_cli(void **state)
 		assert_int_equal(WTERMSIG(res.status), SIGSEGV);
 		assert_false(WCOREDUMP(res.status));
 	}
+}
+
+/* A composite of two partitions built as createVm builds it, and what fakevmm is given. */
+struct cdisk_fx {
+	char dir[64], part_path[2][128];
+	int dir_fd, part[2];
+	struct cdisk_built b;
+	char disk[64];  /* "/proc/self/fd/<spec>" */
+	int keep[6];    /* spec, header, footer, zero, partitions */
+};
+
+static void cdisk_fx_new(struct cdisk_fx *x)
+{
+	static const char *const names[2] = {"vbmeta.img", "data.img"};
+	struct cdisk_build_part parts[2] = {{.label = "vbmeta_a"}, {.label = "data", .writable = true}};
+
+	strcpy(x->dir, "/tmp/avf-cdisk-XXXXXX");
+	assert_non_null(mkdtemp(x->dir));
+	x->dir_fd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(x->dir_fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(x->part_path[i], sizeof(x->part_path[i]), "%s/%s", x->dir, names[i]);
+		x->part[i] = open(x->part_path[i], O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+		assert_true(x->part[i] >= 0);
+		assert_int_equal(ftruncate(x->part[i], i ? 8192 : 1000), 0);
+		parts[i].fd = x->part[i];
+	}
+	if (cdisk_build_fds(x->dir_fd, 0, parts, 2, NULL, &x->b) < 0)
+		fail_msg("cdisk_build_fds: %s", avf_err_last()->msg);
+	snprintf(x->disk, sizeof(x->disk), "/proc/self/fd/%d", x->b.composite_fd);
+	x->keep[0] = x->b.composite_fd;
+	x->keep[1] = x->b.header_fd;
+	x->keep[2] = x->b.footer_fd;
+	x->keep[3] = x->b.zero_fd;
+	x->keep[4] = x->part[0];
+	x->keep[5] = x->part[1];
+}
+
+static void cdisk_fx_free(struct cdisk_fx *x)
+{
+	static const enum cdisk_build_file files[] = {CDISK_FILE_SPEC, CDISK_FILE_HEADER,
+						      CDISK_FILE_FOOTER, CDISK_FILE_ZERO};
+	char name[CDISK_BUILD_NAME_MAX];
+
+	cdisk_built_close(&x->b);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		assert_int_equal(unlinkat(x->dir_fd, cdisk_build_name(0, files[i], name), 0), 0);
+	for (int i = 0; i < 2; i++) {
+		close(x->part[i]);
+		assert_int_equal(unlink(x->part_path[i]), 0);
+	}
+	close(x->dir_fd);
+	assert_int_equal(rmdir(x->dir), 0);
+}
+
+/* fakevmm given the composite (with @n_keep of its fds inherited): exit @code, @err in stderr. */
+static void run_with_disk(struct cdisk_fx *x, const char *disk, size_t n_keep, int code,
+			  const char *err)
+{
+	struct run_result res;
+
+	run_fakevmm((const char *[]){"run", "--disk", disk, "--params", "avf.fake_script=exit%200",
+				     NULL},
+		    x->keep, n_keep, NULL, NULL, &res);
+	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != code ||
+	    (err && !strstr(res.err, err)))
+		fail_msg("--disk %s: status 0x%x, want exit %d with '%s'; stderr:\n%s", disk,
+			 res.status, code, err ? err : "", res.err);
+	if (!err && res.err[0])
+		fail_msg("--disk %s: unexpected stderr:\n%s", disk, res.err);
+}
+
+/*
+ * fakevmm opens every disk as crosvm does and checks a composite's spec, components and
+ * GPT (fakevmm_disk.h): a good one boots; what crosvm (or the guest) would refuse is
+ * exit 1 with the reason on stderr, naming the disk.
+ */
+static void test_fakevmm_composite_disks(void **state)
+{
+	int fds0 = count_fds(), bad;
+	struct cdisk_fx x;
+	char want[256], disk[64];
+	uint8_t *buf;
+	ssize_t n;
+
+	cdisk_fx_new(&x);
+	/* every component inherited: boots, and exits as its script says */
+	run_with_disk(&x, x.disk, 6, 0, NULL);
+	/* a component virtmgr did not pass on (close-on-exec: gone at exec): crosvm's EBADF */
+	snprintf(want, sizeof(want),
+		 "fakevmm: disk 0 (--disk %s): component '/proc/self/fd/%d': Bad file "
+		 "descriptor (fd %d is not open: not inherited from the VM manager)",
+		 x.disk, x.part[1], x.part[1]);
+	run_with_disk(&x, x.disk, 5, 1, want);
+	/* a partition shorter than its extent */
+	assert_int_equal(ftruncate(x.part[0], 999), 0);
+	snprintf(want, sizeof(want), "component '/proc/self/fd/%d' is 999 bytes, shorter than its "
+				     "extent (1000 bytes",
+		 x.part[0]);
+	run_with_disk(&x, x.disk, 6, 1, want);
+	assert_int_equal(ftruncate(x.part[0], 1000), 0);
+	/* the guest's GPT: one bit of the primary header's CRC flipped, then back */
+	assert_int_equal(pread(x.b.header_fd, want, 1, 512 + 16), 1);
+	want[0] ^= 1;
+	assert_int_equal(pwrite(x.b.header_fd, want, 1, 512 + 16), 1);
+	snprintf(want, sizeof(want), "fakevmm: disk 0 (--disk %s): the guest's partition table: "
+				     "primary GPT header: header CRC32 is ",
+		 x.disk);
+	run_with_disk(&x, x.disk, 6, 1, want);
+	assert_int_equal(pread(x.b.header_fd, want, 1, 512 + 16), 1);
+	want[0] ^= 1;
+	assert_int_equal(pwrite(x.b.header_fd, want, 1, 512 + 16), 1);
+	run_with_disk(&x, x.disk, 6, 0, NULL);
+	/* the spec: version 3 (crosvm's words), and bytes that are no CompositeDisk */
+	buf = malloc(4096);
+	assert_non_null(buf);
+	n = pread(x.b.composite_fd, buf, 4096, 0);
+	assert_true(n > 17);
+	assert_int_equal(buf[15], 0x08); /* version, field 1 */
+	assert_int_equal(buf[16], 0x02);
+	bad = open(x.dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	assert_true(bad >= 0);
+	x.keep[0] = bad; /* the bad spec in the spec's place */
+	snprintf(disk, sizeof(disk), "/proc/self/fd/%d", bad);
+	buf[16] = 0x03;
+	assert_int_equal(pwrite(bad, buf, (size_t)n, 0), n);
+	run_with_disk(&x, disk, 6, 1, "unknown version 3 in specification");
+	assert_int_equal(ftruncate(bad, 0), 0);
+	buf[16] = 0x02;
+	buf[17] = 0xff; /* the first component's tag: a field 31 of wire type 7 */
+	assert_int_equal(pwrite(bad, buf, (size_t)n, 0), n);
+	run_with_disk(&x, disk, 6, 1, "failed to parse specification proto");
+	/* not a composite at all (no magic): a raw image, which crosvm takes as it is */
+	assert_int_equal(ftruncate(bad, 0), 0);
+	assert_int_equal(pwrite(bad, "raw disk bytes", 14, 0), 14);
+	run_with_disk(&x, disk, 6, 0, NULL);
+	close(bad);
+	free(buf);
+	/* a disk given by a path that is not there */
+	run_with_disk(&x, "/nonexistent/disk.img", 0, 1,
+		      "fakevmm: disk 0 (--disk /nonexistent/disk.img): failed to open disk: No such "
+		      "file or directory");
+	cdisk_fx_free(&x);
+	assert_int_equal(count_fds(), fds0);
 }
 
 static void test_fakevmm_fd_checks(void **state)
@@ -2200,7 +2350,8 @@ static void test_fakevmm_channels(void **state)
 enum { F_KERNEL, F_INITRD, F_ROOTFS, F_DATA, F_PART_A, F_PART_B, F__COUNT };
 
 /* Real files for a config: kernel, initrd, a read-only and a writable disk image, and the
- * two partitions of a composite (one writable), opened as AVF's vm opens them. */
+ * two partitions of a composite (one writable, so 4096 bytes: a composite's rule), opened
+ * as AVF's vm opens them. */
 struct files {
 	char dir[64];
 	char path[F__COUNT][128];
@@ -2222,6 +2373,8 @@ static void files_new(struct files *f, struct vm_config *c)
 		f->fd[i] = open(f->path[i], O_CREAT | O_EXCL | O_CLOEXEC | O_RDWR, 0644);
 		assert_true(f->fd[i] >= 0);
 		assert_int_equal(write(f->fd[i], names[i], strlen(names[i])), (ssize_t)strlen(names[i]));
+		if (i == F_PART_B)
+			assert_int_equal(ftruncate(f->fd[i], 4096), 0);
 		close(f->fd[i]);
 		f->fd[i] = open(f->path[i], (rw[i] ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		assert_true(f->fd[i] >= 0);
@@ -2269,34 +2422,6 @@ static int fds_on(pid_t pid, const char *path)
 	}
 	closedir(d);
 	return n;
-}
-
-/* The one fd of @pid on @path. */
-static int fd_on(pid_t pid, const char *path)
-{
-	char dir[64], link[256];
-	struct dirent *de;
-	int fd = -1;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		fd_link(pid, atoi(de->d_name), link, sizeof(link));
-		if (strcmp(link, path) == 0) {
-			if (fd >= 0)
-				fail_msg("pid %d has %s open twice (fds %d and %s)", (int)pid, path,
-					 fd, de->d_name);
-			fd = atoi(de->d_name);
-		}
-	}
-	closedir(d);
-	if (fd < 0)
-		fail_msg("pid %d has no fd on %s", (int)pid, path);
-	return fd;
 }
 
 /* The flags word of fd @fd of @pid (fdinfo). */
@@ -2347,22 +2472,41 @@ static void check_vmm_file(pid_t pid, int fd, const char *path, int mode)
 	assert_int_equal(fl & O_CLOEXEC, 0);
 }
 
+/* The fd @fd of @pid links to a file named @name (its last path component). */
+static void check_vmm_file_named(pid_t pid, int fd, const char *name, int mode)
+{
+	char link[256], *slash;
+	unsigned long fl = fd_flags(pid, fd);
+
+	fd_link(pid, fd, link, sizeof(link));
+	slash = strrchr(link, '/');
+	assert_non_null(slash);
+	assert_string_equal(slash + 1, name);
+	assert_int_equal(fl & O_ACCMODE, mode);
+	assert_int_equal(fl & O_CLOEXEC, 0);
+}
+
 /*
  * The config's files reach fakevmm at the numbers its argv names, in A15's places
  * (--initrd, --params, --disk / --rwdisk in config order, the kernel last before
- * --socket), with the modes they were opened with; a composite's partitions are
- * inherited at their numbers without being named (core/disk builds the composite
- * later); vmgr keeps no copy once the VMM runs, and nothing else leaks into it.
+ * --socket), with the modes they were opened with. A disk of partitions is a
+ * composite built at createVm (here, with no temp dir, in a directory of the VM's
+ * own): --disk names its spec, and every file the spec names as /proc/self/fd/N
+ * (the partitions, header, footer, zero filler) is the VMM's fd N, inherited. vmgr
+ * keeps no copy once the VMM runs, nothing else leaks into it, and the composite's
+ * files go with the VM.
  */
 static void test_config_files_reach_the_vmm(void **state)
 {
 	struct fx *fx = fx_new();
-	int fds0 = count_fds(), fd[12], n_words, i, named = 0;
+	int fds0 = count_fds(), fd[16], n_words, i, named = 0;
 	struct files f;
 	struct vm_config c;
 	struct seen s = {0};
 	struct vm_handle *h;
-	char buf[8192], *words[64], links[12][256];
+	char buf[8192], *words[64], links[16][256], spec_path[64], dir[256], *slash;
+	struct cdisk_spec *spec = NULL;
+	struct stat st;
 	pid_t pid;
 
 	files_new(&f, &c);
@@ -2385,44 +2529,64 @@ static void test_config_files_reach_the_vmm(void **state)
 	check_vmm_file(pid, fd[named - 1], f.path[F_INITRD], O_RDONLY);
 	assert_string_equal(words[i + 2], "--params");
 	assert_string_equal(words[i + 3], "console=hvc0 root=/dev/vda x={kernel}");
-	/* disk 0 read-only; disk 1 (the composite) absent until core/disk; disk 2 writable */
+	/* disk 0 read-only, disk 1 the composite (its spec, read-only), disk 2 writable */
 	assert_string_equal(words[i + 4], "--disk");
 	fd[named++] = proc_fd(words[i + 5]);
 	check_vmm_file(pid, fd[named - 1], f.path[F_ROOTFS], O_RDONLY);
-	assert_string_equal(words[i + 6], "--rwdisk");
+	assert_string_equal(words[i + 6], "--disk");
 	fd[named++] = proc_fd(words[i + 7]);
+	check_vmm_file_named(pid, fd[named - 1], "composite-0.img", O_RDONLY);
+	snprintf(spec_path, sizeof(spec_path), "/proc/%d/fd/%d", (int)pid, fd[named - 1]);
+	assert_string_equal(words[i + 8], "--rwdisk");
+	fd[named++] = proc_fd(words[i + 9]);
 	check_vmm_file(pid, fd[named - 1], f.path[F_DATA], O_RDWR);
 	/* the kernel, positional, right before --socket */
-	fd[named++] = proc_fd(words[i + 8]);
-	check_vmm_file(pid, fd[named - 1], f.path[F_KERNEL], O_RDONLY);
-	assert_string_equal(words[i + 9], "--socket");
 	fd[named++] = proc_fd(words[i + 10]);
-	assert_string_equal(words[i + 11], "--params");
-	assert_string_equal(words[i + 12], "avf.fake_script=started%3B%20hang");
-	assert_string_equal(words[i + 13], "--avf-guest-channel");
-	fd[named++] = proc_fd(words[i + 14]);
-	assert_int_equal(n_words, i + 15);
+	check_vmm_file(pid, fd[named - 1], f.path[F_KERNEL], O_RDONLY);
+	assert_string_equal(words[i + 11], "--socket");
+	fd[named++] = proc_fd(words[i + 12]);
+	assert_string_equal(words[i + 13], "--params");
+	assert_string_equal(words[i + 14], "avf.fake_script=started%3B%20hang");
+	assert_string_equal(words[i + 15], "--avf-guest-channel");
+	fd[named++] = proc_fd(words[i + 16]);
+	assert_int_equal(n_words, i + 17);
 	assert_int_equal(sscanf(words[12],
 				"--serial=type=file,path=/proc/self/fd/%d,hardware=serial,num=2",
 				&fd[named]),
 			 1);
 	named++;
-	/* the partitions: inherited, at one number each, named in no argument */
-	fd[named] = fd_on(pid, f.path[F_PART_A]);
-	check_vmm_file(pid, fd[named++], f.path[F_PART_A], O_RDONLY);
-	fd[named] = fd_on(pid, f.path[F_PART_B]);
-	check_vmm_file(pid, fd[named++], f.path[F_PART_B], O_RDWR);
-	for (int w = 0; w < n_words; w++) {
-		char num[32];
+	/* the composite's components, in guest order: header, a, zero filler, b, footer;
+	 * each the VMM's own fd at the number the spec names, named in no argument */
+	assert_int_equal(cdisk_spec_load(AT_FDCWD, spec_path, &spec), 0);
+	assert_int_equal(spec->n_components, 5);
+	{
+		static const char *const names[] = {"composite-0-header.img", "part-a.img",
+						    "zero.img", "part-b.img",
+						    "composite-0-footer.img"};
+		static const int modes[] = {O_RDWR, O_RDONLY, O_RDONLY, O_RDWR, O_RDWR};
 
-		snprintf(num, sizeof(num), "/fd/%d", fd[named - 1]);
-		assert_null(strstr(words[w], num));
+		for (size_t k = 0; k < 5; k++) {
+			fd[named++] = proc_fd(spec->components[k].path);
+			check_vmm_file_named(pid, fd[named - 1], names[k], modes[k]);
+			for (int w = 0; w < n_words; w++)
+				assert_null(strstr(words[w], spec->components[k].path));
+		}
 	}
+	assert_false(spec->components[1].writable);
+	assert_true(spec->components[3].writable);
+	spec = cdisk_spec_free(spec);
 	check_vmm_fds(pid, fd, (size_t)named, links);
+	/* the composite's directory, for after */
+	fd_link(pid, fd[2], dir, sizeof(dir));
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	assert_non_null(strstr(dir, "/avf-vm"));
 
 	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
 	assert_string_equal(s.log, "started;died(KILLED);");
+	assert_int_equal(stat(dir, &st), 0); /* kept while the VM is (its handle) */
 	vm_handle_unref(h);
+	assert_int_equal(stat(dir, &st), -1);
 
 	/* never started: vmgr's copies go with the VM */
 	h = create_cfg(fx, &c, NULL);
@@ -2478,15 +2642,9 @@ static void test_crosvm_backend_over_fakevmm(void **state)
 		assert_string_equal(avf_err_last()->msg,
 				    "VM must have either a bootloader or a kernel image.");
 	}
-	/* a composite not built yet: refused rather than booted without it */
+	/* three disks, the second a composite built in the VM's temp dir: fakevmm checks
+	 * them as crosvm would, and boots */
 	files_new(&f, &c);
-	{
-		struct vm_handle *h = NULL;
-
-		assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -ENOTSUP);
-		assert_int_equal(avf_err_last()->ex, AVF_EX_UNSUPPORTED_OPERATION);
-	}
-	c.n_disks = 1;
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		struct seen s = {0};
 		struct vm_handle *h;
@@ -2501,7 +2659,9 @@ static void test_crosvm_backend_over_fakevmm(void **state)
 				      64);
 			assert_string_equal(words[8], "--no-balloon");
 			assert_string_equal(words[n - 2], "--socket");
-			assert_string_equal(words[n - 6], "avf.fake_script=hang");
+			assert_string_equal(words[n - 10], "avf.fake_script=hang");
+			assert_string_equal(words[n - 7], "--disk"); /* the composite */
+			assert_string_equal(words[n - 5], "--rwdisk");
 			assert_int_equal(stat(sock, &st), 0);
 			assert_true(S_ISSOCK(st.st_mode));
 			assert_int_equal(vmgr_stop(fx->mgr, h), 0);
@@ -2516,6 +2676,133 @@ static void test_crosvm_backend_over_fakevmm(void **state)
 	files_free(&f);
 	assert_int_equal(count_fds(), fds0);
 	fx_free(fx);
+}
+
+/* Flip one bit of @path at @off (a file of the VM's temp dir, changed behind vmgr's back). */
+static void flip_bit(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	char b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 1;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+/*
+ * CI's stand-in for crosvm: the crosvm backend driving fakevmm, which checks every disk
+ * as crosvm would (fakevmm_disk.h). The composite vmgr built at createVm boots; one
+ * damaged between createVm and start (its GPT, a partition cut short) fails the start:
+ * the VMM exits 1 (START_FAILED) with the reason in its log. Every composite file is gone
+ * from the temp dir with its VM (fx_free removes the dir, which must be empty).
+ */
+static void test_composite_checked_at_start(void **state)
+{
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.crosvm = true, .tmpdir = true, .log = true});
+	int fds0 = count_fds();
+	char header[128], log[8192];
+	struct vm_config c;
+	struct files f;
+
+	snprintf(header, sizeof(header), "%s/composite-0-header.img", fx->tmpdir);
+	files_new(&f, &c);
+	c.params = "avf.fake_script=exit%200";
+	for (int round = 0; round < 3; round++) {
+		struct seen s = {0};
+		struct vm_handle *h = create_cfg(fx, &c, &s);
+
+		if (round == 1)
+			flip_bit(header, 512 + 16); /* the primary GPT header's CRC */
+		if (round == 2)
+			assert_int_equal(truncate(f.path[F_PART_A], 4), 0);
+		assert_int_equal(vmgr_start(fx->mgr, h), 0);
+		WAIT_FOR(fx, s.died);
+		fx_read_log(fx, log, sizeof(log));
+		if (round == 0) {
+			assert_string_equal(s.log, "died(SHUTDOWN);");
+			assert_string_equal(log, "");
+		} else {
+			assert_string_equal(s.log, "died(START_FAILED);");
+			assert_non_null(strstr(log, "fakevmm: disk 1 (--disk /proc/self/fd/"));
+			assert_non_null(strstr(log, round == 1 ? "): the guest's partition table: "
+								 "primary GPT header: header CRC32 is "
+							       : "' is 4 bytes, shorter than its extent"));
+		}
+		vm_handle_unref(h);
+	}
+	files_free(&f);
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
+}
+
+/* A VMM that never answers: a script that execs sleep (a crosvm that has hung). */
+static void write_hung_vmm(const char *path)
+{
+	FILE *fp = fopen(path, "we");
+
+	assert_non_null(fp);
+	fputs("#!/bin/sh\nexec sleep 600\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/*
+ * The crosvm backend's stop where asked (AVF_CROSVM_STOP=socket): crosvm's "Exit" over
+ * the control socket, so a VMM that obeys exits 0 and the VM dies SHUTDOWN (not KILLED);
+ * one that does not answer is SIGKILLed after the deadline. stop() returns with onDied
+ * delivered either way.
+ */
+static void test_crosvm_stop_over_control_socket(void **state)
+{
+	int fds0 = count_fds();
+	struct fx *fx = fx_new_opts(&(struct fx_opts){.crosvm = true, .tmpdir = true,
+						      .stop_socket = true});
+	char dir[] = "/tmp/avf-hung-XXXXXX", hung[64];
+	struct vm_config c;
+	struct files f;
+	struct seen s = {0};
+	struct vm_handle *h;
+
+	files_new(&f, &c);
+	c.params = "avf.fake_script=hang";
+	h = create_cfg(fx, &c, &s);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+	assert_string_equal(s.log, "died(SHUTDOWN);");
+	assert_non_null(strstr(fx->trace_buf, "control socket: \"Exit\"\n"));
+	assert_non_null(strstr(fx->trace_buf, "control socket: reply \"Ok\"\n"));
+	assert_null(strstr(fx->trace_buf, "SIGKILL"));
+	vm_handle_unref(h);
+	/* the last handle dropped: the same stop */
+	memset(&s, 0, sizeof(s));
+	h = create_cfg(fx, &c, &s);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	vm_handle_unref(h);
+	assert_string_equal(s.log, "died(SHUTDOWN);");
+	fx_free(fx);
+
+	/* a VMM that does not answer: SIGKILL after the deadline */
+	assert_non_null(mkdtemp(dir));
+	snprintf(hung, sizeof(hung), "%s/crosvm", dir);
+	write_hung_vmm(hung);
+	fx = fx_new_opts(&(struct fx_opts){.path = hung, .crosvm = true, .tmpdir = true,
+					   .stop_socket = true,
+					   .stop_timeout_ns = 200 * LOOP_NSEC_PER_MSEC});
+	memset(&s, 0, sizeof(s));
+	h = create_cfg(fx, &c, &s);
+	assert_int_equal(vmgr_start(fx->mgr, h), 0);
+	assert_int_equal(vmgr_stop(fx->mgr, h), 0);
+	assert_string_equal(s.log, "died(KILLED);");
+	assert_non_null(strstr(fx->trace_buf, "control socket: \"Exit\"\n"));
+	assert_non_null(strstr(fx->trace_buf, "did not exit within 200 ms after \"Exit\": SIGKILL"));
+	vm_handle_unref(h);
+	fx_free(fx);
+	assert_int_equal(unlink(hung), 0);
+	assert_int_equal(rmdir(dir), 0);
+	files_free(&f);
+	assert_int_equal(count_fds(), fds0);
 }
 
 /* A real crosvm, when there is one and /dev/kvm is usable: a kernel it cannot boot. */
@@ -2539,7 +2826,6 @@ static void test_real_crosvm(void **state)
 	}
 	fx = fx_new_opts(&(struct fx_opts){.path = crosvm, .crosvm = true, .tmpdir = true});
 	files_new(&f, &c);
-	c.n_disks = 1; /* no composite yet */
 	h = create_cfg(fx, &c, &s);
 	assert_int_equal(vmgr_start(fx->mgr, h), 0);
 	/* "kernel" is 6 bytes of text: crosvm gives up (an error exit, not a signal) */
@@ -2560,6 +2846,7 @@ int main(void)
 	    cmocka_unit_test(test_prepare_golden_console_fds),
 	    cmocka_unit_test(test_fakevmm_cli),
 	    cmocka_unit_test(test_fakevmm_fd_checks),
+	    cmocka_unit_test(test_fakevmm_composite_disks),
 	    cmocka_unit_test(test_fakevmm_channels),
 	    cmocka_unit_test(test_fakevmm_console),
 	    cmocka_unit_test(test_script_outcomes),
@@ -2584,6 +2871,8 @@ int main(void)
 	    cmocka_unit_test(test_no_leaks_over_cycles),
 	    cmocka_unit_test(test_config_files_reach_the_vmm),
 	    cmocka_unit_test(test_crosvm_backend_over_fakevmm),
+	    cmocka_unit_test(test_composite_checked_at_start),
+	    cmocka_unit_test(test_crosvm_stop_over_control_socket),
 	    cmocka_unit_test(test_real_crosvm),
 	};
 

@@ -463,9 +463,10 @@ static int argv_fd(char **words, int n, const char *flag, int nth)
 /*
  * The config's files through the whole stack (libvmclient -> virtmgr -> fakevmm):
  * the VMM holds each file at the number its argv names (the kernel positional,
- * --initrd, --disk / --rwdisk in config order), a composite's partitions at
- * numbers of their own (named nowhere until core/disk builds the composite);
- * virtmgr keeps none of them once the VMM runs, and this process nothing extra.
+ * --initrd, --disk / --rwdisk in config order; a disk of partitions as the composite
+ * virtmgr built in the VM's temp dir), a composite's partitions at numbers of their
+ * own, named in the composite only; virtmgr keeps none of them once the VMM runs,
+ * and this process nothing extra.
  */
 static void config_files(void **state)
 {
@@ -486,6 +487,8 @@ static void config_files(void **state)
 		snprintf(path[i], sizeof(path[i]), "%s/%s", S.dir, names[i]);
 		fd[i] = open(path[i], O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
 		assert_true(fd[i] >= 0);
+		/* partitions: a read-only one of any size, a writable one in 4 KiB units */
+		assert_int_equal(ftruncate(fd[i], i == 4 ? 100 : i == 5 ? 4096 : 0), 0);
 		close(fd[i]);
 		/* as AVF's vm opens them: writable ones read-write */
 		fd[i] = open(path[i], (i == 3 || i == 5 ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -528,13 +531,22 @@ static void config_files(void **state)
 			assert_int_equal(got[0], want);
 		}
 	}
-	/* two disks in argv, not three: the composite is not built yet */
+	/* three disks in argv, the second the composite's spec in the VM's temp dir */
 	{
 		int disk_words = 0;
+		char link[64], target[512];
+		ssize_t len;
 
 		for (int i = 0; i < n; i++)
 			disk_words += !strcmp(words[i], "--disk") || !strcmp(words[i], "--rwdisk");
-		assert_int_equal(disk_words, 2);
+		assert_int_equal(disk_words, 3);
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)vmm,
+			 argv_fd(words, n, "--disk", 1));
+		len = readlink(link, target, sizeof(target) - 1);
+		assert_true(len > 0);
+		target[len] = '\0';
+		assert_non_null(strstr(target, "/composite-0.img"));
+		assert_non_null(strstr(target, S.dir)); /* the service's state dir holds VM dirs */
 	}
 	/* the partitions: inherited, one fd each */
 	assert_int_equal(fds_on(vmm, path[4], got, 4), 1);
@@ -551,6 +563,145 @@ static void config_files(void **state)
 	avf_client_disconnect(c);
 	for (int i = 0; i < 6; i++)
 		unlink(path[i]);
+	assert_int_equal(count_fds(), fds);
+}
+
+/* Read @fd until @needle has come (within the deadline); what came, in @buf. */
+static void read_until(int fd, const char *needle, char *buf, size_t len)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	size_t got = 0;
+
+	buf[0] = '\0';
+	while (!strstr(buf, needle)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (now_ms() > deadline || got == len - 1)
+			fail_msg("no '%s' within %d ms; got:\n%s", needle, DEADLINE_MS, buf);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + got, len - 1 - got);
+		if (n <= 0)
+			fail_msg("EOF before '%s'; got:\n%s", needle, buf);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+}
+
+/* Microdroid's disks (avf-spec 8.4): system, vendor, writable and payload composites. */
+#define MD_APEXES     30
+#define MD_EXTRA_APKS 2
+#define MD_PARTS      (2 + 1 + 2 + 1 + MD_APEXES + 2 + 2 * MD_EXTRA_APKS)
+
+/*
+ * A Microdroid-sized config through the whole stack: kernel, initrd and four composites
+ * of 42 partitions in all (30 APEXes, two extra APKs), plus the three console fds: 47
+ * fds in one createVm, far over the 16 of the old packet limit. virtmgr builds the four
+ * composites, fakevmm opens and checks every one of them and their GPTs before its guest
+ * says a word on the console.
+ */
+static void microdroid_sized_config(void **state)
+{
+	static char labels[MD_PARTS][40];
+	int fds = count_fds(), ro, rw, kernel, pfd[MD_PARTS], k = 0, disk_words = 0, n;
+	char ro_path[400], rw_path[400], buf[16384], *words[128];
+	struct avf_client *c = connect_client();
+	struct avf_vm_partition parts[MD_PARTS];
+	struct avf_vm_disk disks[4];
+	size_t first[5];
+	struct avf_vm_config cfg;
+	struct avf_vm *vm = NULL;
+	enum avf_death_reason reason;
+	pid_t vmgr = avf_client_virtmgr_pid(c), vmm;
+	int out[2], in[2], log[2];
+
+	snprintf(ro_path, sizeof(ro_path), "%s/ro.img", S.dir);
+	snprintf(rw_path, sizeof(rw_path), "%s/rw.img", S.dir);
+	ro = open(ro_path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+	rw = open(rw_path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+	assert_true(ro >= 0 && rw >= 0);
+	assert_int_equal(ftruncate(ro, 3000), 0);
+	assert_int_equal(ftruncate(rw, 8192), 0);
+	kernel = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* labels in avf-spec 8.4's order; each partition its own fd, as `vm` opens them */
+#define PART(writable, ...)                                                                        \
+	do {                                                                                       \
+		snprintf(labels[k], sizeof(labels[k]), __VA_ARGS__);                               \
+		pfd[k] = open(writable ? rw_path : ro_path,                                       \
+			      (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);                         \
+		assert_true(pfd[k] >= 0);                                                          \
+		parts[k] = (struct avf_vm_partition){labels[k], pfd[k], writable};                 \
+		k++;                                                                               \
+	} while (0)
+	first[0] = (size_t)k;
+	PART(false, "vbmeta_a");
+	PART(false, "super");
+	first[1] = (size_t)k;
+	PART(false, "microdroid-vendor");
+	first[2] = (size_t)k;
+	PART(true, "vm-instance");
+	PART(true, "encryptedstore");
+	first[3] = (size_t)k;
+	PART(false, "payload-metadata");
+	for (int i = 0; i < MD_APEXES; i++)
+		PART(false, "microdroid-apex-%d", i);
+	PART(false, "microdroid-apk");
+	PART(false, "microdroid-apk-idsig");
+	for (int i = 0; i < MD_EXTRA_APKS; i++) {
+		PART(false, "extra-apk-%d", i);
+		PART(false, "extra-idsig-%d", i);
+	}
+	first[4] = (size_t)k;
+#undef PART
+	assert_int_equal(k, MD_PARTS);
+	for (int d = 0; d < 4; d++)
+		disks[d] = (struct avf_vm_disk){.image_fd = -1,
+						.partitions = &parts[first[d]],
+						.n_partitions = first[d + 1] - first[d],
+						.writable = d == 2};
+	avf_vm_config_init(&cfg);
+	cfg.name = "microdroid-sized";
+	cfg.fake_script = "console disks checked; hang";
+	cfg.kernel_fd = kernel;
+	cfg.initrd_fd = ro;
+	cfg.disks = disks;
+	cfg.n_disks = 4;
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
+	if (avf_vm_create(c, &cfg, out[1], in[0], log[1], &vm) < 0)
+		fail_msg("create: %s", avf_last_error()->message);
+	for (int i = 0; i < MD_PARTS; i++)
+		close(pfd[i]);
+	close(out[1]);
+	close(in[0]);
+	close(log[1]);
+	assert_int_equal(avf_vm_start(vm), 0);
+	/* the guest's console line comes after fakevmm checked every disk (exit 1 otherwise) */
+	read_until(out[0], "disks checked\n", buf, sizeof(buf));
+	assert_int_equal(children_of(vmgr, &vmm, 1), 1);
+	n = vmm_argv(vmm, buf, sizeof(buf), words, 128);
+	for (int i = 0; i < n; i++)
+		disk_words += !strcmp(words[i], "--disk") || !strcmp(words[i], "--rwdisk");
+	assert_int_equal(disk_words, 4);
+	/* every partition, and each composite's header and footer, inherited (+ zero filler) */
+	assert_true(fds_of(vmm) >= MD_PARTS + 4 * 2 + 1);
+	assert_int_equal(avf_vm_stop(vm), 0);
+	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
+	assert_int_equal(reason, AVF_DEATH_KILLED);
+	read_to_eof(out[0], buf, sizeof(buf));
+	read_to_eof(log[0], buf, sizeof(buf));
+	avf_vm_unref(vm);
+	avf_client_disconnect(c);
+	close(out[0]);
+	close(in[1]);
+	close(log[0]);
+	close(ro);
+	close(rw);
+	close(kernel);
+	unlink(ro_path);
+	unlink(rw_path);
 	assert_int_equal(count_fds(), fds);
 }
 
@@ -960,6 +1111,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(console_and_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(config_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(config_file_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(microdroid_sized_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(script_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(stop_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(two_clients, setup, teardown),

@@ -7,4 +7,7 @@
  * directory's own fd and . / .. cancel out). Fails the test if unreadable. */
 int count_fds(void);
 
+/* How many of this process's fds are open on the file @fd is open on (@fd included). */
+int count_fds_on_file(int fd);
+
 #endif

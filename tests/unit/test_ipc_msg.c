@@ -337,6 +337,47 @@ static void test_getter_errors(void **state)
 
 /* ---- builder limits ---- */
 
+/*
+ * As many fds as a packet carries (IPC_MSG_MAX_FDS: a Microdroid-sized createVm has
+ * dozens), each named once, through encode and decode: every fd field gets its own file
+ * back, in order. Two distinct files alternate so that a mix-up of indexes shows.
+ */
+static void test_max_fds_roundtrip(void **state)
+{
+	static uint8_t buf[IPC_MSG_MAX];
+	struct ipc_hdr h = {.kind = IPC_ONEWAY, .method = 1};
+	int before = count_fds(), files[2], fds[IPC_MSG_MAX_FDS], fd;
+	struct ipc_msg *m, *d = NULL;
+	const int *own;
+	unsigned n;
+	size_t len;
+
+	files[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	files[1] = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	assert_true(files[0] >= 0 && files[1] >= 0);
+	assert_int_equal(ipc_msg_new(&m), 0);
+	for (unsigned i = 0; i < IPC_MSG_MAX_FDS; i++)
+		assert_int_equal(ipc_msg_put_fd(m, files[i % 2]), 0);
+	assert_int_equal(ipc_msg_encode(m, &h, buf, sizeof(buf), &len), 0);
+	own = ipc_msg_fds(m, &n);
+	assert_int_equal(n, IPC_MSG_MAX_FDS);
+	for (unsigned i = 0; i < n; i++)
+		assert_true((fds[i] = fcntl(own[i], F_DUPFD_CLOEXEC, 3)) >= 0);
+	ipc_msg_free(m);
+	if (ipc_msg_decode(buf, len, fds, IPC_MSG_MAX_FDS, &d) < 0)
+		fail_msg("decode: %s", avf_err_last()->msg);
+	for (unsigned i = 0; i < IPC_MSG_MAX_FDS; i++) {
+		assert_int_equal(ipc_msg_get_fd(d, &fd), 0);
+		fstat_same(fd, files[i % 2]);
+		close(fd);
+	}
+	assert_int_equal(ipc_msg_get_end(d), 0);
+	ipc_msg_free(d);
+	close(files[0]);
+	close(files[1]);
+	assert_int_equal(count_fds(), before);
+}
+
 static void test_builder_limits(void **state)
 {
 	struct ipc_msg *m;
@@ -373,11 +414,11 @@ static void test_builder_limits(void **state)
 	assert_int_equal(ipc_msg_nfields(m), 1);
 	m = ipc_msg_free(m);
 
-	/* Fds: 16 fit, the 17th does not, and the message is unchanged. */
+	/* Fds: IPC_MSG_MAX_FDS (253) fit, one more does not, and the message is unchanged. */
 	assert_int_equal(ipc_msg_new(&m), 0);
 	for (i = 0; i < IPC_MSG_MAX_FDS; i++)
 		assert_int_equal(ipc_msg_put_fd(m, 2), 0);
-	assert_err(ipc_msg_put_fd(m, 2), -E2BIG, "at most 16 fds");
+	assert_err(ipc_msg_put_fd(m, 2), -E2BIG, "at most 253 fds");
 	assert_int_equal(ipc_msg_nfields(m), IPC_MSG_MAX_FDS);
 	m = ipc_msg_free(m);
 	assert_int_equal(count_fds(), before);
@@ -393,7 +434,7 @@ static void test_builder_limits(void **state)
 
 /* ---- decoder rejection table ---- */
 
-enum row_fds { FD_NONE, FD_ONE, FD_TWO, FD_SEVENTEEN };
+enum row_fds { FD_NONE, FD_ONE, FD_TWO, FD_OVER_LIMIT };
 
 struct row {
 	const char *name;
@@ -501,18 +542,20 @@ static void b_hdr0_got1(struct pkt *p)
 	pkt_end(p);
 }
 
-static void b_hdr17(struct pkt *p)
+static void b_hdr_over(struct pkt *p)
 {
-	pkt_hdr(p, IPC_CALL, 0, 0, 0, 1, 17);
+	pkt_hdr(p, IPC_CALL, 0, 0, 0, 1, IPC_MSG_MAX_FDS + 1);
 	pkt_end(p);
 }
 
-static void b_got17(struct pkt *p)
+/* More fds than a packet may carry (only a caller of the decoder can hand it that many:
+ * the kernel passes at most SCM_MAX_FD, the limit, per sendmsg). */
+static void b_got_over(struct pkt *p)
 {
 	unsigned i;
 
-	pkt_hdr(p, IPC_CALL, 0, 0, 0, 1, 17);
-	for (i = 0; i < 17; i++) {
+	pkt_hdr(p, IPC_CALL, 0, 0, 0, 1, IPC_MSG_MAX_FDS + 1);
+	for (i = 0; i < IPC_MSG_MAX_FDS + 1; i++) {
 		p8(p, IPC_T_FD);
 		p32(p, i);
 	}
@@ -716,8 +759,9 @@ static const struct row rows[] = {
     {"REPLY with object", b_reply_object, FD_NONE, -EBADMSG, "REPLY with object 3"},
     {"header 3 fds, got 1", b_hdr3_got1, FD_ONE, -EBADMSG, "header says 3 fds, packet carried 1"},
     {"header 0 fds, got 1", b_hdr0_got1, FD_ONE, -EBADMSG, "header says 0 fds, packet carried 1"},
-    {"header 17 fds", b_hdr17, FD_NONE, -E2BIG, "header says 17 fds, the limit is 16"},
-    {"17 fds received", b_got17, FD_SEVENTEEN, -E2BIG, "packet carried 17 fds, the limit is 16"},
+    {"header 254 fds", b_hdr_over, FD_NONE, -E2BIG, "header says 254 fds, the limit is 253"},
+    {"254 fds received", b_got_over, FD_OVER_LIMIT, -E2BIG,
+     "packet carried 254 fds, the limit is 253"},
     {"string past end", b_str_past_end, FD_NONE, -EBADMSG,
      "field 0 (string) at offset 28: length 100 runs past the end (20 bytes left)"},
     {"bytes length 2^32-1", b_str_len_huge, FD_NONE, -EBADMSG,
@@ -753,14 +797,17 @@ static const struct row rows[] = {
 static void test_reject_table(void **state)
 {
 	static struct pkt p;
-	int before = count_fds(), fds[17];
+	int before = count_fds(), fds[IPC_MSG_MAX_FDS + 1];
 	struct ipc_msg *m = NULL;
 	size_t i, n, k;
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
 
-		n = r->fds == FD_NONE ? 0 : r->fds == FD_ONE ? 1 : r->fds == FD_TWO ? 2 : 17;
+		n = r->fds == FD_NONE  ? 0
+		    : r->fds == FD_ONE ? 1
+		    : r->fds == FD_TWO ? 2
+				       : IPC_MSG_MAX_FDS + 1;
 		for (k = 0; k < n; k++) {
 			fds[k] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			assert_true(fds[k] >= 0);
@@ -998,7 +1045,7 @@ static void test_mutations(void **state)
 {
 	static uint8_t buf[IPC_MSG_MAX + 16], out[IPC_MSG_MAX + 16];
 	struct seed seeds[5];
-	int before, devnull, fds[17], r;
+	int before, devnull, fds[IPC_MSG_MAX_FDS + 1], r;
 	unsigned it, accepted = 0, rejected = 0, k, nfds;
 	struct ipc_msg *m;
 	size_t len, olen;
@@ -1017,7 +1064,7 @@ static void test_mutations(void **state)
 		/* Usually the fds the seed had; sometimes a wrong count. */
 		nfds = rnd() % 8 ? s->nfds : rnd() % 4;
 		if (rnd() % 500 == 0)
-			nfds = 17;
+			nfds = IPC_MSG_MAX_FDS + 1;
 		for (k = 0; k < nfds; k++)
 			fds[k] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 		m = NULL;
@@ -1052,6 +1099,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_exact_bytes),   cmocka_unit_test(test_roundtrip),
 	    cmocka_unit_test(test_getter_errors), cmocka_unit_test(test_builder_limits),
+	    cmocka_unit_test(test_max_fds_roundtrip),
 	    cmocka_unit_test(test_reject_table),  cmocka_unit_test(test_accept_fixed_bodies),
 	    cmocka_unit_test(test_mutations),
 	};

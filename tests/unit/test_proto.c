@@ -341,25 +341,32 @@ static void config_files_refusals(void **state)
 	assert_int_equal(count_fds(), fds0);
 }
 
-/* More files than one packet carries: refused at the sender, naming the field. */
+/* More files than one packet carries: refused at the sender, naming the field. A kernel
+ * and two full GPTs of partitions are 257 fds: the 254th, partition 124 of disk 1, is one
+ * too many. */
 static void config_too_many_fds(void **state)
 {
-	struct vm_config_disk disks[IPC_MSG_MAX_FDS];
+	static struct vm_config_partition parts[2][VM_CONFIG_PARTITIONS_MAX];
+	struct vm_config_disk disks[2];
 	int fds0 = count_fds(), f = new_fd();
 	struct vm_config in;
 	struct ipc_msg *m;
 
 	vm_config_init(&in);
 	in.kernel_fd = f;
-	for (size_t d = 0; d < IPC_MSG_MAX_FDS; d++)
-		disks[d] = (struct vm_config_disk){.image_fd = f};
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t p = 0; p < VM_CONFIG_PARTITIONS_MAX; p++)
+			parts[d][p] = (struct vm_config_partition){"p", f, false};
+		disks[d] = (struct vm_config_disk){.image_fd = -1, .partitions = parts[d],
+						   .n_partitions = VM_CONFIG_PARTITIONS_MAX};
+	}
 	in.disks = disks;
-	in.n_disks = IPC_MSG_MAX_FDS;
+	in.n_disks = 2;
 	assert_int_equal(ipc_msg_new(&m), 0);
 	assert_int_equal(proto_put_config(m, &in), -E2BIG);
 	assert_int_equal(avf_err_last()->ex, AVF_EX_ILLEGAL_ARGUMENT);
 	assert_string_equal(avf_err_last()->msg,
-			    "config.disks[15]: ipc: a message carries at most 16 fds");
+			    "config.disks[1].partitions[124]: ipc: a message carries at most 253 fds");
 	ipc_msg_free(m);
 	close(f);
 	assert_int_equal(count_fds(), fds0);

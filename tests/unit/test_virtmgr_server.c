@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1022,23 +1023,28 @@ static void test_config_files_reach_the_backend(void **state)
 	close(k[0]);
 	close(d[0]);
 
-	/* a composite's partitions: the disk reaches the backend without an image yet */
+	/* a composite's partitions (regular files: a composite needs their sizes): the disk
+	 * reaches the backend as the composite virtmgr built */
 	assert_int_equal(pipe2(k, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(p1, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(p2, O_CLOEXEC), 0);
+	p1[1] = memfd_create("a", MFD_CLOEXEC);
+	p2[1] = memfd_create("b", MFD_CLOEXEC);
+	assert_true(p1[1] >= 0 && p2[1] >= 0);
+	assert_int_equal(ftruncate(p1[1], 100), 0);
+	assert_int_equal(ftruncate(p2[1], 4096), 0);
 	assert_int_equal(create_vm_files(fx, k[1], -1, -1, (int[]){p1[1], p2[1]}, &vm), 0);
-	assert_int_equal(fx->probe->disk0, -1);
+	assert_true(fx->probe->disk0 >= 0);
+	assert_false(same_file(fx->probe->disk0, p1[1]));
 	close(k[1]);
-	close(p1[1]);
-	close(p2[1]);
-	assert_false(at_eof(p1[0]));
-	/* never started: closed when the client drops the VM */
+	assert_false(at_eof(k[0]));
+	/* never started: closed when the client drops the VM (only ours left) */
 	ipc_proxy_unref(vm);
 	pump(fx);
-	assert_true(at_eof(k[0]) && at_eof(p1[0]) && at_eof(p2[0]));
+	assert_true(at_eof(k[0]));
 	close(k[0]);
-	close(p1[0]);
-	close(p2[0]);
+	assert_int_equal(count_fds_on_file(p1[1]), 1);
+	assert_int_equal(count_fds_on_file(p2[1]), 1);
+	close(p1[1]);
+	close(p2[1]);
 
 	/* AVF's rules over the wire; whatever came with the request is closed */
 	assert_int_equal(pipe2(k, O_CLOEXEC), 0);

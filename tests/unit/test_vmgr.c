@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/fs_util.h"
 #include "cid/cid_alloc.h"
 #include "fakes/sim/sim_backend.h"
 #include "service/local_context.h"
@@ -817,30 +820,57 @@ static void test_console_fds_closed_without_a_vmm(void **state)
 	free(p);
 }
 
+/* A partition image: an anonymous regular file of @size bytes. */
+static int partition_file(const char *name, off_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	return fd;
+}
+
+/* The path the VM's composite @fd was created at (its /proc/self/fd link). */
+static void fd_path(int fd, char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, len - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+}
+
 /*
  * The config's files (kernel, initrd, disks, a composite's partitions): vmgr keeps
- * its own copies with the VM, gives them to the backend (a partitions disk as its
- * partition fds only, until core/disk builds composites), and closes them right
- * after the spawn attempt, or with a VM never started. Each "file" is a pipe's
- * write end: once ours is closed too, its read end sees EOF exactly when vmgr
- * kept no copy.
+ * its own copies with the VM, builds the composite at createVm (the local context
+ * has no temp dir: in a directory of the VM's own), gives the backend each disk's
+ * image and the composite's components (partitions, header, footer, zero filler),
+ * and closes all of them right after the spawn attempt, or with a VM never
+ * started; the composite's files go with the VM. The kernel, initrd and image are
+ * pipes' write ends: once ours is closed too, the read end sees EOF exactly when
+ * vmgr kept no copy. The partitions are memfds (a composite needs sizes).
  */
 static void test_config_files_reach_backend_and_close_at_start(void **state)
 {
 	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
 	struct probe *p = probe_install(fx);
-	int fds0 = count_fds(), pipes[5][2];
+	int fds0 = count_fds(), pipes[3][2], part[2];
 	struct vm_config_partition parts[2];
 	struct vm_config_disk disks[2];
 	struct vm_config c;
 	struct vm_handle *h = NULL;
-	char buf[16];
+	char buf[16], spec[4096], *slash;
+	struct stat st;
 
 	for (int round = 0; round < 2; round++) {
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 3; i++)
 			assert_int_equal(pipe2(pipes[i], O_CLOEXEC), 0);
-		parts[0] = (struct vm_config_partition){"a", pipes[3][1], false};
-		parts[1] = (struct vm_config_partition){"b", pipes[4][1], true};
+		part[0] = partition_file("a", 100); /* read-only, so a zero-filled tail */
+		part[1] = partition_file("b", 4096);
+		parts[0] = (struct vm_config_partition){"a", part[0], false};
+		parts[1] = (struct vm_config_partition){"b", part[1], true};
 		disks[0] = (struct vm_config_disk){.image_fd = pipes[2][1], .writable = true};
 		disks[1] = (struct vm_config_disk){.image_fd = -1, .partitions = parts,
 						   .n_partitions = 2};
@@ -851,25 +881,37 @@ static void test_config_files_reach_backend_and_close_at_start(void **state)
 		c.n_disks = 2;
 		c.guest_script = "exit 0";
 		assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), 0);
-		/* vmgr's own copies: other numbers, the same pipes */
-		assert_int_equal(p->n_files, 6); /* kernel, initrd, bootloader, disk 0, 2 partitions */
+		/* kernel, initrd, bootloader, disk 0, the composite and its 5 components */
+		assert_int_equal(p->n_files, 10);
 		assert_int_equal(p->files[2], -1);
 		assert_int_equal(p->n_disks, 2);
 		assert_true(p->disk_fd[0] >= 0);
 		assert_int_equal(p->n_indirect[0], 0);
-		assert_int_equal(p->disk_fd[1], -1); /* the composite is not built yet */
-		assert_int_equal(p->n_indirect[1], 2);
+		assert_true(p->disk_fd[1] >= 0);
+		assert_int_equal(p->n_indirect[1], 5); /* a, b, header, footer, zero filler */
+		/* vmgr's own copies: other numbers, the same files */
 		for (size_t i = 0; i < p->n_files; i++) {
 			if (i == 2)
 				continue;
 			assert_true(fd_open(p->files[i]));
-			for (int k = 0; k < 5; k++)
+			for (int k = 0; k < 3; k++)
 				assert_int_not_equal(p->files[i], pipes[k][1]);
+			assert_int_not_equal(p->files[i], part[0]);
+			assert_int_not_equal(p->files[i], part[1]);
 		}
+		assert_int_equal(count_fds_on_file(part[0]), 2);
+		/* composite-0.img and its helpers in a directory of the VM's own */
+		fd_path(p->disk_fd[1], spec, sizeof(spec));
+		slash = strrchr(spec, '/');
+		assert_non_null(slash);
+		assert_string_equal(slash + 1, "composite-0.img");
+		assert_non_null(strstr(spec, "/avf-vm"));
+		*slash = '\0';
+		assert_int_equal(stat(spec, &st), 0);
 		/* ours go: only vmgr's copies keep the pipes' write ends open */
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 3; i++)
 			close(pipes[i][1]);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 3; i++)
 			assert_false(no_writer(pipes[i][0]));
 		if (round == 0) {
 			assert_int_equal(vmgr_start(fx->mgr, h), 0);
@@ -878,19 +920,79 @@ static void test_config_files_reach_backend_and_close_at_start(void **state)
 		/* started: closed right after the spawn; never started: when the VM goes */
 		if (round == 1)
 			vm_handle_unref(h);
-		for (int i = 0; i < 5; i++) {
+		for (int i = 0; i < 3; i++) {
 			read_to_eof(pipes[i][0], buf, sizeof(buf));
 			close(pipes[i][0]);
 		}
+		assert_int_equal(count_fds_on_file(part[0]), 1);
+		assert_int_equal(count_fds_on_file(part[1]), 1);
 		if (round == 0) {
+			/* the files stay while the VM does */
+			assert_int_equal(stat(spec, &st), 0);
 			loop_advance(fx->loop, SEC);
 			assert_int_equal(vm_state(vm_handle_vm(h)), AVF_VM_STATE_DEAD);
 			vm_handle_unref(h);
 		}
+		assert_int_equal(stat(spec, &st), -1);
+		assert_int_equal(errno, ENOENT);
+		close(part[0]);
+		close(part[1]);
 	}
 	assert_int_equal(count_fds(), fds0);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
 	fx_free(fx);
 	free(p);
+}
+
+/* A composite that cannot be built fails createVm, naming the disk and the rule; nothing
+ * is left: no file, no fd, no CID. */
+static void test_composite_refused_leaves_nothing(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	char tmp[] = "/tmp/avf-vmgr-XXXXXX", *old = getenv("TMPDIR");
+	int fds0 = count_fds(), img;
+	struct vm_config_partition parts[2];
+	struct vm_config_disk disks[2];
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+
+	old = old ? strdup(old) : NULL;
+	assert_non_null(mkdtemp(tmp));
+	setenv("TMPDIR", tmp, 1); /* where the VM's own directory goes: watched */
+	img = partition_file("img", 4096);
+	parts[0] = (struct vm_config_partition){"ok", img, false};
+	parts[1] = (struct vm_config_partition){"data", img, true};
+	disks[0] = (struct vm_config_disk){.image_fd = -1, .partitions = parts, .n_partitions = 1};
+	disks[1] = (struct vm_config_disk){.image_fd = -1, .partitions = parts, .n_partitions = 2};
+	vm_config_init(&c);
+	c.kernel_fd = img; /* any file: the simulator boots nothing */
+	c.disks = disks;
+	c.n_disks = 2;
+	/* the second composite: the first was built, and goes too */
+	assert_int_equal(ftruncate(img, 4095), 0);
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_null(h);
+	assert_string_equal(avf_err_last()->msg,
+			    "Failed to make composite image for disk 1: partition #1 'data': "
+			    "Read-write partition size 4095 is not a multiple of 4096.");
+	assert_int_equal(fs_count_entries(tmp), 0);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	/* duplicate labels: core/disk's rule */
+	assert_int_equal(ftruncate(img, 4096), 0);
+	parts[1].label = "ok";
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EINVAL);
+	assert_non_null(strstr(avf_err_last()->msg, "disk 1: partition #1 'ok': duplicate GPT "
+						    "partition label 'ok' (also partition #0)"));
+	assert_int_equal(fs_count_entries(tmp), 0);
+	close(img);
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old);
+	assert_int_equal(rmdir(tmp), 0);
+	assert_int_equal(count_fds(), fds0);
+	fx_free(fx);
 }
 
 /* AVF's createVm rules on files come through createVm; nothing of the caller's is taken. */
@@ -953,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_console_fds_reach_backend_and_close_at_start),
 		cmocka_unit_test(test_console_fds_closed_without_a_vmm),
 		cmocka_unit_test(test_config_files_reach_backend_and_close_at_start),
+		cmocka_unit_test(test_composite_refused_leaves_nothing),
 		cmocka_unit_test(test_config_file_rules_fail_create),
 	};
 
