@@ -580,6 +580,7 @@ void avf_vm_config_init(struct avf_vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->kernel_fd = cfg->initrd_fd = cfg->bootloader_fd = -1;
+	cfg->payload_fd = cfg->payload_config_fd = cfg->instance_fd = cfg->storage_fd = -1;
 }
 
 /*
@@ -731,6 +732,11 @@ int avf_vm_create(struct avf_client *c, const struct avf_vm_config *cfg, int con
 	vc.initrd_fd = cfg->initrd_fd;
 	vc.bootloader_fd = cfg->bootloader_fd;
 	vc.params = (char *)cfg->params;
+	vc.payload.library_fd = cfg->payload_fd;
+	vc.payload.binary_name = (char *)cfg->payload_binary_name;
+	vc.payload.config_fd = cfg->payload_config_fd;
+	vc.payload.instance_fd = cfg->instance_fd;
+	vc.payload.storage_fd = cfg->storage_fd;
 	if ((r = borrow_disks(cfg, &vc, &disk_mem)) < 0 || (r = new_msg(&req)) < 0 ||
 	    (r = proto_put_config(req, &vc)) < 0)
 		goto out;
@@ -829,6 +835,23 @@ int avf_vm_get_state(struct avf_vm *vm, enum avf_vm_state *ret)
 	if ((r = call(vm->c, vm->proxy, PROTO_VM_GET_STATE, NULL, &reply)) == 0 &&
 	    (r = ipc_msg_get_i32(reply, &s)) == 0)
 		*ret = (enum avf_vm_state)s;
+	ipc_msg_free(reply);
+	return r;
+}
+
+int avf_vm_connect_vsock(struct avf_vm *vm, uint32_t port, int *ret_fd)
+{
+	struct ipc_msg *req = NULL, *reply = NULL;
+	int r;
+
+	if (!vm || !ret_fd)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "avf_vm_connect_vsock: NULL argument");
+	/* AVF's parcel carries the port as an i32: ports above 2^31 go as negatives. */
+	if ((r = new_msg(&req)) == 0 && (r = ipc_msg_put_i32(req, (int32_t)port)) == 0 &&
+	    (r = call(vm->c, vm->proxy, PROTO_VM_CONNECT_VSOCK, req, &reply)) == 0)
+		r = ipc_msg_get_fd(reply, ret_fd);
+	ipc_msg_free(req);
 	ipc_msg_free(reply);
 	return r;
 }

@@ -17,6 +17,13 @@ void vm_config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->kernel_fd = c->initrd_fd = c->bootloader_fd = -1;
+	c->payload.library_fd = c->payload.config_fd = -1;
+	c->payload.instance_fd = c->payload.storage_fd = -1;
+}
+
+bool vm_config_has_payload(const struct vm_config *c)
+{
+	return c->payload.library_fd >= 0;
 }
 
 static void close_fd(int *fd)
@@ -31,6 +38,10 @@ void vm_config_close_files(struct vm_config *c)
 	close_fd(&c->kernel_fd);
 	close_fd(&c->initrd_fd);
 	close_fd(&c->bootloader_fd);
+	close_fd(&c->payload.library_fd);
+	close_fd(&c->payload.config_fd);
+	close_fd(&c->payload.instance_fd);
+	close_fd(&c->payload.storage_fd);
 	for (size_t d = 0; d < c->n_disks; d++) {
 		close_fd(&c->disks[d].image_fd);
 		for (size_t p = 0; p < c->disks[d].n_partitions; p++)
@@ -52,6 +63,7 @@ void vm_config_clear(struct vm_config *c)
 	free(c->name);
 	free(c->guest_script);
 	free(c->params);
+	free(c->payload.binary_name);
 	vm_config_init(c);
 }
 
@@ -140,7 +152,12 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 	    (r = dup_fd(src->kernel_fd, "kernel", &dst->kernel_fd)) < 0 ||
 	    (r = dup_fd(src->initrd_fd, "initrd", &dst->initrd_fd)) < 0 ||
 	    (r = dup_fd(src->bootloader_fd, "bootloader", &dst->bootloader_fd)) < 0 ||
-	    (r = copy_disks(dst, src)) < 0) {
+	    (r = copy_disks(dst, src)) < 0 ||
+	    (r = dup_opt(src->payload.binary_name, &dst->payload.binary_name)) < 0 ||
+	    (r = dup_fd(src->payload.library_fd, "payload.library", &dst->payload.library_fd)) < 0 ||
+	    (r = dup_fd(src->payload.config_fd, "payload.config", &dst->payload.config_fd)) < 0 ||
+	    (r = dup_fd(src->payload.instance_fd, "payload.instance", &dst->payload.instance_fd)) < 0 ||
+	    (r = dup_fd(src->payload.storage_fd, "payload.storage", &dst->payload.storage_fd)) < 0) {
 		struct avf_error saved = *avf_err_last();
 
 		vm_config_clear(dst);
@@ -187,8 +204,42 @@ static int validate_files(const struct vm_config *c)
 	return 0;
 }
 
+/* An app config's payload: what the guest agent needs to run it. */
+static int validate_payload(const struct vm_config *c)
+{
+	const struct vm_config_payload *p = &c->payload;
+	const char *n = p->binary_name;
+
+	if (!vm_config_has_payload(c)) {
+		if (p->config_fd >= 0 || p->instance_fd >= 0 || p->storage_fd >= 0 || n)
+			return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+					   "config field 'payload': files or a name without a "
+					   "payload library");
+		return 0;
+	}
+	if (c->kind != VM_CONFIG_APP)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "config field 'payload': only an app config has a payload");
+	if (!n || !*n || strlen(n) > 255)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "config field 'payload.binary_name': must be 1 to 255 bytes");
+	if (strchr(n, '/'))
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "Payload binary name must not specify a path");
+	for (const char *q = n; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+					   "config field 'payload.binary_name': control character");
+	if (p->instance_fd < 0)
+		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
+				   "config field 'payload.instance': an app VM needs an instance image");
+	return 0;
+}
+
 int vm_config_validate(const struct vm_config *c)
 {
+	int r;
+
 	if (c->kind != VM_CONFIG_RAW && c->kind != VM_CONFIG_APP)
 		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT, "config: unknown kind %d",
 				   (int)c->kind);
@@ -207,6 +258,8 @@ int vm_config_validate(const struct vm_config *c)
 	if (c->cpus > 1024)
 		return avf_err_set(-EINVAL, AVF_EX_ILLEGAL_ARGUMENT,
 				   "config field 'cpus': %u is more than 1024", c->cpus);
+	if ((r = validate_payload(c)) < 0)
+		return r;
 	/* The fake and simulated guests boot nothing: a config without files is theirs. */
 	if (vm_config_has_files(c))
 		return validate_files(c);

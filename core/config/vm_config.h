@@ -42,6 +42,20 @@ struct vm_config_disk {
 	bool writable; /* --rwdisk rather than --disk */
 };
 
+/*
+ * An app VM's payload (VirtualMachineAppConfig, avf-spec 2.5, as our fake VM runs
+ * it): AVF passes an APK and a payload binary name inside it; we pass the payload
+ * library itself (docs/payload-api.md, a deviation). Present iff library_fd >= 0,
+ * and only in a VM_CONFIG_APP config. The guest agent runs it (fakes/guest_agent).
+ */
+struct vm_config_payload {
+	int library_fd;    /* owned; the library with AVmPayload_main; -1: no payload */
+	char *binary_name; /* PayloadConfig.payloadBinaryName: a file name, no '/' */
+	int config_fd;     /* owned; the VM payload config JSON (AppConfig.configPath); -1: none */
+	int instance_fd;   /* owned; instance image (read-write); required with a payload */
+	int storage_fd;    /* owned; encrypted storage image (read-write); -1: none */
+};
+
 struct vm_config {
 	enum vm_config_kind kind;
 	char *name;
@@ -61,8 +75,11 @@ struct vm_config {
 	char *params;
 	struct vm_config_disk *disks;
 	size_t n_disks;
+	struct vm_config_payload payload; /* VM_CONFIG_APP only */
 };
 
+/* Whether @c carries a payload for the guest agent (payload.library_fd >= 0). */
+bool vm_config_has_payload(const struct vm_config *c);
 /* Fill defaults (zeroes, kind RAW, every fd -1). */
 void vm_config_init(struct vm_config *c);
 /* Free owned strings, close owned fds and re-init; accepts NULL. */
@@ -89,6 +106,10 @@ bool vm_config_has_files(const struct vm_config *c);
  * "Can't have both bootloader and kernel/initrd image."). A config with no file
  * at all stays valid: the fake and simulated guests boot nothing (a deviation,
  * docs/deviations.md).
+ *
+ * A payload (vm_config_has_payload) needs kind APP, a binary name that is a plain
+ * file name (AVF's vm: "Payload binary name must not specify a path") and an
+ * instance image; fds without a library are refused (EX_ILLEGAL_ARGUMENT).
  */
 int vm_config_validate(const struct vm_config *c);
 

@@ -38,6 +38,23 @@ static int put_disks(struct ipc_msg *m, const struct vm_config *c)
 	return 0;
 }
 
+static int put_payload(struct ipc_msg *m, const struct vm_config_payload *p)
+{
+	int r;
+
+	if ((r = put_fd_opt(m, p->library_fd)) < 0)
+		return avf_err_prefix("config.payload.library");
+	if ((r = ipc_msg_put_string(m, p->binary_name)) < 0)
+		return avf_err_prefix("config.payload.binary_name");
+	if ((r = put_fd_opt(m, p->config_fd)) < 0)
+		return avf_err_prefix("config.payload.config");
+	if ((r = put_fd_opt(m, p->instance_fd)) < 0)
+		return avf_err_prefix("config.payload.instance");
+	if ((r = put_fd_opt(m, p->storage_fd)) < 0)
+		return avf_err_prefix("config.payload.storage");
+	return 0;
+}
+
 int proto_put_config(struct ipc_msg *m, const struct vm_config *c)
 {
 	int r;
@@ -57,7 +74,9 @@ int proto_put_config(struct ipc_msg *m, const struct vm_config *c)
 		return avf_err_prefix("config.bootloader");
 	if ((r = ipc_msg_put_string(m, c->params)) < 0)
 		return avf_err_prefix("config.params");
-	return put_disks(m, c);
+	if ((r = put_disks(m, c)) < 0)
+		return r;
+	return put_payload(m, &c->payload);
 }
 
 static int dup_string(const char *s, char **ret)
@@ -152,6 +171,26 @@ static int get_disks(struct ipc_msg *m, struct vm_config *c)
 	return 0;
 }
 
+static int get_payload(struct ipc_msg *m, struct vm_config_payload *p)
+{
+	const char *name;
+	int r;
+
+	if ((r = get_fd_opt(m, &p->library_fd)) < 0)
+		return avf_err_prefix("config.payload.library");
+	if ((r = ipc_msg_get_string_nullable(m, &name)) < 0)
+		return avf_err_prefix("config.payload.binary_name");
+	if ((r = dup_string(name, &p->binary_name)) < 0)
+		return r;
+	if ((r = get_fd_opt(m, &p->config_fd)) < 0)
+		return avf_err_prefix("config.payload.config");
+	if ((r = get_fd_opt(m, &p->instance_fd)) < 0)
+		return avf_err_prefix("config.payload.instance");
+	if ((r = get_fd_opt(m, &p->storage_fd)) < 0)
+		return avf_err_prefix("config.payload.storage");
+	return 0;
+}
+
 int proto_get_config(struct ipc_msg *m, struct vm_config *c)
 {
 	uint32_t version;
@@ -194,7 +233,9 @@ int proto_get_config(struct ipc_msg *m, struct vm_config *c)
 		return avf_err_prefix("config.params");
 	if ((r = dup_string(params, &c->params)) < 0)
 		return r;
-	return get_disks(m, c);
+	if ((r = get_disks(m, c)) < 0)
+		return r;
+	return get_payload(m, &c->payload);
 }
 
 int proto_put_debug_row(struct ipc_msg *m, const struct proto_debug_row *row)

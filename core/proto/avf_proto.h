@@ -108,7 +108,7 @@ enum proto_partition_type {
 #define PROTO_NAME_CTX  "IGlobalVmContext"
 
 /* Version of the config layout; the first field of every encoded config. */
-#define PROTO_CONFIG_VERSION 2
+#define PROTO_CONFIG_VERSION 3
 
 /*
  * A VM config as fields (VirtualMachineRawConfig's, avf-spec 2.5):
@@ -117,7 +117,9 @@ enum proto_partition_type {
  *   fd? kernel, fd? initrd, fd? bootloader, string? params,
  *   u32 n_disks (<= VM_CONFIG_DISKS_MAX), then per disk:
  *     fd? image, bool writable, u32 n_partitions (<= VM_CONFIG_PARTITIONS_MAX),
- *     then per partition: string label, fd image, bool writable.
+ *     then per partition: string label, fd image, bool writable;
+ *   then the payload (v3): fd? library, string? binary_name, fd? config,
+ *     fd? instance, fd? storage.
  * Every fd travels as SCM_RIGHTS in the same packet (the message gets a duplicate;
  * @c keeps its own). One packet carries at most IPC_MSG_MAX_FDS fds, the three
  * console fds of createVm included: more is -E2BIG, EX_ILLEGAL_ARGUMENT, naming

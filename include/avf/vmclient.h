@@ -213,6 +213,18 @@ struct avf_vm_config {
 	const char *params; /* the kernel command line; NULL: none */
 	const struct avf_vm_disk *disks; /* in order: the guest's vda, vdb, ... */
 	size_t n_disks;
+	/*
+	 * An app VM's payload (AVF_VM_KIND_APP; docs/payload-api.md). AVF passes an APK
+	 * and a binary name in it; we pass the payload library itself, which the guest
+	 * agent runs with AVmPayload_main(). payload_fd -1: no payload (the fake guest
+	 * plays fake_script). With a payload, instance_fd is required and the default
+	 * guest script is `agent` (run the guest agent, docs/guest-script.md).
+	 */
+	int payload_fd;                  /* the payload library, read-only */
+	const char *payload_binary_name; /* PayloadConfig.payloadBinaryName: no '/' */
+	int payload_config_fd;           /* AppConfig.configPath's JSON; -1: none */
+	int instance_fd;                 /* instance image, read-write */
+	int storage_fd;                  /* encrypted storage image, read-write; -1: none */
 };
 /* A raw, unnamed VM with backend defaults and no files (every fd -1). */
 void avf_vm_config_init(struct avf_vm_config *cfg);
@@ -235,6 +247,15 @@ int avf_vm_start(struct avf_vm *vm);
 /* Kills the VM; returns after virtmgr has delivered onDied (it may not have
  * arrived here yet: wait for it with avf_vm_wait_for_death()). */
 int avf_vm_stop(struct avf_vm *vm);
+/*
+ * IVirtualMachine.connectVsock: a stream to @port of the running guest, in *ret_fd
+ * (close-on-exec; the caller closes it). AVF's errors: service-specific "VM is not
+ * running" before start or after death, "Can't connect to privileged port N" below
+ * 1024. The fake VM's vsock is a unix socket per port, served by the payload's
+ * AVmPayload_runVsockRpcServer (docs/payload-api.md); nothing listening on @port is
+ * a service-specific error. The stream is raw bytes: there is no binder session.
+ */
+int avf_vm_connect_vsock(struct avf_vm *vm, uint32_t port, int *ret_fd);
 /* IVirtualMachine.getState (remote). */
 int avf_vm_get_state(struct avf_vm *vm, enum avf_vm_state *ret);
 

@@ -49,6 +49,7 @@ enum {
 	OPT_FAKE_GUEST,
 	OPT_STORAGE,
 	OPT_STORAGE_SIZE,
+	OPT_CONFIG_PATH,
 };
 
 #define COMMON_OPTS                                                                                \
@@ -64,6 +65,7 @@ static const struct vm_opt run_app_opts[] = {
     COMMON_OPTS,
     {"storage", 0, "STORAGE", OPT_STORAGE},
     {"storage-size", 0, "STORAGE_SIZE", OPT_STORAGE_SIZE},
+    {"config-path", 0, "CONFIG_PATH", OPT_CONFIG_PATH},
 };
 
 #define COMMON_HELP                                                                                \
@@ -109,7 +111,9 @@ static const char run_app_help[] =
     "      --storage <STORAGE>            Path to the file backing the storage. Created if\n"
     "                                     the option is used but the path does not exist\n"
     "      --storage-size <STORAGE_SIZE>  Size of the storage, used only if it is created\n"
-    "                                     (default 10485760)\n";
+    "                                     (default 10485760)\n"
+    "      --config-path <CONFIG_PATH>    VM payload config JSON (AVF's config_path; its\n"
+    "                                     task names the payload). Allows the restricted API\n";
 
 static const char *const run_pos[] = {"<CONFIG>"};
 static const char *const run_app_pos[] = {"<PAYLOAD>", "<INSTANCE>"};
@@ -125,6 +129,7 @@ static const struct vm_args_spec run_app_spec = {
 struct run_args {
 	const struct vm_args_spec *spec;
 	const char *name, *console, *console_in, *log, *backend, *fake_guest, *storage;
+	const char *config_path;
 	bool mem_set, match_host, protected_vm, debug_none, detach, storage_size_set;
 	bool dry_run;
 	uint32_t mem;
@@ -176,6 +181,7 @@ static int on_opt(void *ctx, const struct vm_opt *o, const char *v)
 	case OPT_DRY_RUN: a->dry_run = true; break;
 	case OPT_FAKE_GUEST: a->fake_guest = v; break;
 	case OPT_STORAGE: a->storage = v; break;
+	case OPT_CONFIG_PATH: a->config_path = v; break;
 	case OPT_STORAGE_SIZE:
 		if (!vm_parse_u64(v, UINT64_MAX, &n))
 			return bad_int(a, o, v);
@@ -310,13 +316,17 @@ static int plan_for_app(const struct run_args *a, const char *payload, const cha
 	char *desc = NULL, *copy = NULL;
 	size_t len = 0;
 	FILE *m;
-	int fd, r;
+	int r;
 
-	/* The payload is checked as AVF checks its APK; the guest agent that runs it
-	 * inside the fake VM comes with the payload API (docs/vm.md). */
-	if ((r = open_or_report("Failed to open payload file", payload, O_RDONLY, &fd)) != 0)
+	/* Opened as AVF opens the APK, instance and storage; the fds go to the VM, where
+	 * the guest agent runs the payload (docs/payload-api.md). @p owns them. */
+	if ((r = open_or_report("Failed to open payload file", payload, O_RDONLY,
+				&p->cfg.payload_fd)) != 0)
 		return r;
-	close(fd);
+	if (a->config_path &&
+	    (r = open_or_report("Failed to open config file", a->config_path, O_RDONLY,
+				&p->cfg.payload_config_fd)) != 0)
+		return r;
 	if ((r = ensure_partition(c, instance, INSTANCE_FILE_SIZE,
 				  AVF_PARTITION_ANDROID_VM_INSTANCE)) != 0)
 		return r;
@@ -326,18 +336,18 @@ static int plan_for_app(const struct run_args *a, const char *payload, const cha
 				     AVF_PARTITION_ENCRYPTEDSTORE);
 		if (r)
 			return r;
-		if ((r = open_or_report("Failed to open", a->storage, O_RDWR, &fd)) != 0)
+		if ((r = open_or_report("Failed to open", a->storage, O_RDWR, &p->cfg.storage_fd)) != 0)
 			return r;
-		close(fd);
 	}
-	if ((r = open_or_report("Failed to open", instance, O_RDWR, &fd)) != 0)
+	if ((r = open_or_report("Failed to open", instance, O_RDWR, &p->cfg.instance_fd)) != 0)
 		return r;
-	close(fd);
 	p->cfg.kind = AVF_VM_KIND_APP;
 	p->cfg.memory_mib = a->mem_set ? a->mem : 0;
 	p->cfg.protected_vm = a->protected_vm;
 	p->name = strdup(a->name ? a->name : "VmRunApp");
 	copy = strdup(payload);
+	p->binary_name = copy ? strdup(basename(copy)) : NULL;
+	p->cfg.payload_binary_name = p->binary_name;
 	m = open_memstream(&desc, &len);
 	if (m && copy) {
 		/* AVF: format!("{:?}!{:?}", apk, payload) */
@@ -349,7 +359,7 @@ static int plan_for_app(const struct run_args *a, const char *payload, const cha
 	if (m)
 		fclose(m);
 	free(copy);
-	if (!p->name || !m || !desc) {
+	if (!p->name || !p->binary_name || !m || !desc) {
 		free(desc);
 		return vm_error("out of memory");
 	}
@@ -412,7 +422,9 @@ static void close_fd(int *fd)
 void run_plan_close_fds(struct run_plan *p)
 {
 	int *fds[] = {&p->console_out, &p->console_in, &p->log,
-		      &p->cfg.kernel_fd, &p->cfg.initrd_fd, &p->cfg.bootloader_fd};
+		      &p->cfg.kernel_fd, &p->cfg.initrd_fd, &p->cfg.bootloader_fd,
+		      &p->cfg.payload_fd, &p->cfg.payload_config_fd, &p->cfg.instance_fd,
+		      &p->cfg.storage_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		close_fd(fds[i]);
@@ -434,6 +446,7 @@ void run_plan_clear(struct run_plan *p)
 {
 	run_plan_close_fds(p);
 	free(p->name);
+	free(p->binary_name);
 	free(p->description);
 	free(p->disks);
 	free(p->partitions);

@@ -26,6 +26,7 @@ struct run_plan {
 	struct avf_vm_config cfg;
 	char *description;  /* AVF's "payload description" of the Created line */
 	char *name;         /* owned; cfg.name points here */
+	char *binary_name;  /* owned; run-app: cfg.payload_binary_name points here */
 	/* createVm's fds, -1 for none (owned). With --debug none the outputs are -1. */
 	int console_out, console_in, log;
 	/*

@@ -238,6 +238,40 @@ static void config_files_round_trip(void **state)
 	assert_int_equal(count_fds(), fds0);
 }
 
+/* An app config's payload (v3): its files and name travel, in their places. */
+static void config_payload_round_trip(void **state)
+{
+	int fds0 = count_fds();
+	struct vm_config in, out;
+	struct ipc_msg *m;
+
+	vm_config_init(&in);
+	in.kind = VM_CONFIG_APP;
+	in.payload.library_fd = new_fd();
+	in.payload.binary_name = "libhello.so";
+	in.payload.instance_fd = new_fd();
+	in.payload.storage_fd = new_fd();
+	assert_int_equal(ipc_msg_new(&m), 0);
+	assert_int_equal(proto_put_config(m, &in), 0);
+	m = over_wire_fds(m);
+	assert_int_equal(proto_get_config(m, &out), 0);
+	assert_int_equal(ipc_msg_get_end(m), 0);
+	ipc_msg_free(m);
+	assert_int_equal(out.kind, VM_CONFIG_APP);
+	assert_true(vm_config_has_payload(&out));
+	check_received(in.payload.library_fd, out.payload.library_fd);
+	assert_string_equal(out.payload.binary_name, "libhello.so");
+	assert_int_equal(out.payload.config_fd, -1);
+	check_received(in.payload.instance_fd, out.payload.instance_fd);
+	check_received(in.payload.storage_fd, out.payload.storage_fd);
+	assert_int_equal(vm_config_validate(&out), 0);
+	assert_int_equal(count_fds(), fds0 + 6);
+	vm_config_clear(&out);
+	in.payload.binary_name = NULL; /* not ours to free */
+	vm_config_close_files(&in);
+	assert_int_equal(count_fds(), fds0);
+}
+
 /* The header of a config up to its disks: no file, no params. */
 static struct ipc_msg *config_head(void)
 {
@@ -276,7 +310,7 @@ static void config_files_refusals(void **state)
 	/* the version before files is not understood any more */
 	assert_int_equal(ipc_msg_new(&m), 0);
 	assert_int_equal(ipc_msg_put_u32(m, 1), 0);
-	expect_refused_fds(m, "config.version: 1 is not supported (expected 2)");
+	expect_refused_fds(m, "config.version: 1 is not supported (expected 3)");
 	/* a string where the kernel goes */
 	m = config_head();
 	assert_int_equal(ipc_msg_put_string(m, "/boot/vmlinuz"), 0);
@@ -416,6 +450,7 @@ int main(void)
 		cmocka_unit_test(config_without_script_or_name),
 		cmocka_unit_test(config_refusals),
 		cmocka_unit_test(config_files_round_trip),
+		cmocka_unit_test(config_payload_round_trip),
 		cmocka_unit_test(config_files_refusals),
 		cmocka_unit_test(config_too_many_fds),
 		cmocka_unit_test(debug_rows_round_trip),
