@@ -133,6 +133,13 @@ struct backend_ops {
 	struct backend_child *(*child_free)(struct backend_child *child);
 	/* Free the backend itself (all children freed before). */
 	void (*destroy)(struct backend *be);
+	/*
+	 * IVirtualMachine.connectVsock's transport: a new stream connected to @port
+	 * (>= 1024, checked by the caller) of the running guest, close-on-exec, in
+	 * *ret_fd. NULL: the backend has no vsock to its guests (EX_UNSUPPORTED_OPERATION).
+	 * The fake backend's "vsock" is a unix socket per port (docs/payload-api.md).
+	 */
+	int (*connect_vsock)(struct backend_child *child, uint32_t port, int *ret_fd);
 };
 
 /* Base of every backend; a backend embeds it first. */

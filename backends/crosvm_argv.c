@@ -198,3 +198,8 @@ int crosvm_argv_build(const char *program, const struct backend_vm *vm, struct b
 		r = add_args(plan, "--socket", CROSVM_PROC_FD CROSVM_FD_CONTROL, NULL);
 	return r;
 }
+
+int crosvm_slots_add(struct crosvm_slots *s, const char *name, int fd)
+{
+	return add_slot(s, name, fd);
+}

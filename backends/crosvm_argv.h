@@ -80,5 +80,7 @@ int crosvm_argv_build(const char *program, const struct backend_vm *vm, struct b
 		      struct crosvm_slots *ret_slots);
 
 void crosvm_slots_clear(struct crosvm_slots *s);
+/* Record that argv names @fd as the placeholder @name (a backend's own extras). -ENOMEM. */
+int crosvm_slots_add(struct crosvm_slots *s, const char *name, int fd);
 
 #endif

@@ -38,6 +38,8 @@ struct backend_child {
 	char *control_path; /* socket file we bound; removed when the VMM exits */
 	struct sockaddr_un control_addr; /* where a stop connects (a path, or autobound) */
 	socklen_t control_addr_len;
+	char *temp_dir;     /* the VM's directory (a copy of the params'); NULL: none */
+	uint32_t cid;
 	unsigned busy;      /* sink calls of ours on the stack */
 	bool silent;        /* free() reaps it: no report */
 	bool free_pending;  /* free() ran inside one of our sink calls */
@@ -62,6 +64,7 @@ static void child_destroy(struct backend_child *c)
 	if (c->control_path)
 		unlink(c->control_path);
 	free(c->control_path);
+	free(c->temp_dir);
 	free(c->failure);
 	free(c->channel_msg);
 	c->stats->live--;
@@ -456,9 +459,25 @@ static void child_abandon(struct backend_child *c)
 	if (c->control_path)
 		unlink(c->control_path);
 	free(c->control_path);
+	free(c->temp_dir);
 	free(c->failure);
 	free(c->channel_msg);
 	free(c);
+}
+
+uint32_t vmm_process_cid(const struct backend_child *c)
+{
+	return c->cid;
+}
+
+const char *vmm_process_temp_dir(const struct backend_child *c)
+{
+	return c->temp_dir;
+}
+
+bool vmm_process_running(const struct backend_child *c)
+{
+	return c->child_src != NULL;
 }
 
 int vmm_process_spawn(struct backend *be, const struct vmm_process_params *p,
@@ -486,11 +505,13 @@ int vmm_process_spawn(struct backend *be, const struct vmm_process_params *p,
 	slots = calloc(p->slots->n + 3, sizeof(*slots));
 	keep = calloc(plan->n_fds + p->slots->n + 3, sizeof(*keep));
 	if (!c || !slots || !keep || !(c->failure = calloc(1, VMM_PROCESS_FAILURE_MAX + 1)) ||
-	    (p->channel && !(c->channel_msg = calloc(1, p->channel->msg_size)))) {
+	    (p->channel && !(c->channel_msg = calloc(1, p->channel->msg_size))) ||
+	    (p->temp_dir && !(c->temp_dir = strdup(p->temp_dir)))) {
 		r = avf_err_set(-ENOMEM, AVF_EX_SERVICE_SPECIFIC, "out of memory spawning VMM");
 		goto fail;
 	}
 	c->be = be;
+	c->cid = p->cid;
 	c->stats = p->stats;
 	c->sink = sink;
 	c->sink_ctx = sink_ctx;

@@ -101,6 +101,12 @@ int vmm_process_kill(struct backend_child *c);
 int vmm_process_stop(struct backend_child *c, uint64_t timeout_ns);
 /* The backend that spawned @c. */
 struct backend *vmm_process_backend(const struct backend_child *c);
+/* The VM's CID given at spawn. */
+uint32_t vmm_process_cid(const struct backend_child *c);
+/* The VM's directory given at spawn (NULL: none), while the child exists. */
+const char *vmm_process_temp_dir(const struct backend_child *c);
+/* Whether the VMM has not been reaped yet. */
+bool vmm_process_running(const struct backend_child *c);
 /* backend_ops.child_free; accepts NULL; returns NULL. */
 struct backend_child *vmm_process_free(struct backend_child *c);
 

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #include "backends/crosvm_argv.h"
@@ -121,6 +123,32 @@ static void crosvm_destroy(struct backend *be)
 	free(cb);
 }
 
+/*
+ * connectVsock as virtmgr does it (avf-spec 2.2): AF_VSOCK to the guest's CID and
+ * @port. Needs vhost-vsock on the host (not on the machines CI runs on).
+ */
+static int crosvm_connect_vsock(struct backend_child *child, uint32_t port, int *ret_fd)
+{
+	struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = vmm_process_cid(child),
+				 .svm_port = port};
+	int fd, e;
+
+	if (!vmm_process_running(child))
+		return avf_err_service(-ESRCH, "VM is not running");
+	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return avf_err_service(-errno, "connectVsock(%u): vsock socket: %s", port,
+				       strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		close(fd);
+		return avf_err_service(-e, "Failed to connect to vsock port %u: %s", port,
+				       strerror(e));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static const struct backend_ops crosvm_ops = {
     .name = "crosvm",
     .prepare = crosvm_prepare,
@@ -128,6 +156,7 @@ static const struct backend_ops crosvm_ops = {
     .kill = crosvm_kill,
     .child_free = vmm_process_free,
     .destroy = crosvm_destroy,
+    .connect_vsock = crosvm_connect_vsock,
 };
 
 int crosvm_backend_new(struct loop *loop, const struct trace *tr,

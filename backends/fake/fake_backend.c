@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "backends/crosvm_argv.h"
 #include "backends/fake/guest_channel.h"
@@ -64,6 +66,53 @@ static char *script_encode(const char *src)
 	return out;
 }
 
+static int add_fd_extra(struct backend_plan *plan, struct crosvm_slots *slots, const char *flag,
+			const char *slot, int fd)
+{
+	int r = 0;
+
+	if (fd < 0)
+		return 0;
+	if ((r = crosvm_slots_add(slots, slot, fd)) < 0 ||
+	    (r = backend_plan_add_arg(plan, flag)) < 0)
+		return r;
+	char word[sizeof(CROSVM_PROC_FD) + CROSVM_SLOT_NAME_MAX];
+
+	snprintf(word, sizeof(word), CROSVM_PROC_FD "%s", slot);
+	return backend_plan_add_arg(plan, word);
+}
+
+/*
+ * An app VM's payload, for the guest agent fakevmm runs (docs/payload-api.md):
+ * AVF hands Microdroid an APK and a payload-metadata disk; the fake VM gets the
+ * library, the config, the instance and storage images as fds, and the VM's
+ * directory, where its vsock (FAKE_BACKEND_VSOCK_DIR, the host's connectVsock
+ * connects there) and its encrypted store live.
+ */
+static int add_payload_args(const struct backend_vm *vm, struct backend_plan *plan,
+			    struct crosvm_slots *slots)
+{
+	const struct vm_config_payload *p = &vm->config->payload;
+	int r;
+
+	if ((r = add_fd_extra(plan, slots, "--avf-payload", FAKE_BACKEND_FD_PAYLOAD,
+			      p->library_fd)) < 0 ||
+	    (r = backend_plan_add_arg(plan, "--avf-payload-name")) < 0 ||
+	    (r = backend_plan_add_arg(plan, p->binary_name)) < 0 ||
+	    (r = add_fd_extra(plan, slots, "--avf-payload-config", FAKE_BACKEND_FD_PAYLOAD_CFG,
+			      p->config_fd)) < 0 ||
+	    (r = add_fd_extra(plan, slots, "--avf-instance", FAKE_BACKEND_FD_INSTANCE,
+			      p->instance_fd)) < 0 ||
+	    (r = add_fd_extra(plan, slots, "--avf-storage", FAKE_BACKEND_FD_STORAGE,
+			      p->storage_fd)) < 0)
+		return r;
+	if (!vm->temp_dir)
+		return 0; /* no vsock and no encrypted store without a directory for them */
+	if ((r = backend_plan_add_arg(plan, "--avf-vm-dir")) == 0)
+		r = backend_plan_add_arg(plan, vm->temp_dir);
+	return r;
+}
+
 /* crosvm's command line (crosvm_argv.h), then the fake's own extras at the end. */
 static int build_argv(const struct fake_backend *fb, const struct backend_vm *vm,
 		      struct backend_plan *plan, struct crosvm_slots *slots)
@@ -84,6 +133,8 @@ static int build_argv(const struct fake_backend *fb, const struct backend_vm *vm
 				r = backend_plan_add_arg(plan, param);
 		}
 	}
+	if (!r && vm_config_has_payload(vm->config))
+		r = add_payload_args(vm, plan, slots);
 	if (!r)
 		r = backend_plan_add_arg(plan, "--avf-guest-channel");
 	if (!r)
@@ -96,7 +147,9 @@ static int build_argv(const struct fake_backend *fb, const struct backend_vm *vm
 static int fake_prepare(struct backend *be, const struct backend_vm *vm, struct backend_plan **ret)
 {
 	struct fake_backend *fb = (struct fake_backend *)be;
-	const char *src = vm->config->guest_script ? vm->config->guest_script : GSCRIPT_DEFAULT;
+	const char *src = vm->config->guest_script     ? vm->config->guest_script
+			  : vm_config_has_payload(vm->config) ? GSCRIPT_AGENT_DEFAULT
+							      : GSCRIPT_DEFAULT;
 	struct backend_plan *plan = NULL;
 	struct gscript *script = NULL;
 	struct fake_plan *fp = NULL;
@@ -182,6 +235,40 @@ static int fake_spawn(struct backend *be, struct backend_plan *plan,
 				 sink, sink_ctx, ret);
 }
 
+/*
+ * The fake VM's vsock: the payload's server on port P listens on the unix socket
+ * <temp dir>/vsock/P (docs/payload-api.md). AVF's RPC-binder session is not
+ * emulated: the caller gets the raw stream.
+ */
+static int fake_connect_vsock(struct backend_child *child, uint32_t port, int *ret_fd)
+{
+	const char *dir = vmm_process_temp_dir(child);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, e;
+
+	if (!vmm_process_running(child))
+		return avf_err_service(-ESRCH, "VM is not running");
+	if (!dir)
+		return avf_err_set(-EOPNOTSUPP, AVF_EX_UNSUPPORTED_OPERATION,
+				   "connectVsock(%u): this VM has no directory for its vsock", port);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" FAKE_BACKEND_VSOCK_DIR "/%u",
+			     dir, port) >= sizeof(sa.sun_path))
+		return avf_err_service(-ENAMETOOLONG, "connectVsock(%u): socket path too long", port);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return avf_err_service(-errno, "connectVsock(%u): socket: %s", port, strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		close(fd);
+		/* nothing bound there, or bound and closed: as a vsock peer that is not listening */
+		return avf_err_service(-(e == ENOENT ? ECONNREFUSED : e),
+				       "Failed to connect to vsock port %u: %s", port,
+				       strerror(e == ENOENT ? ECONNREFUSED : e));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static void fake_destroy(struct backend *be)
 {
 	struct fake_backend *fb = (struct fake_backend *)be;
@@ -197,6 +284,7 @@ static const struct backend_ops fake_ops = {
     .kill = vmm_process_kill,
     .child_free = vmm_process_free,
     .destroy = fake_destroy,
+    .connect_vsock = fake_connect_vsock,
 };
 
 int fake_backend_new(struct loop *loop, const struct trace *tr,

@@ -43,6 +43,13 @@
 #define FAKE_BACKEND_FD_CONSOLE_OUT CROSVM_FD_CONSOLE_OUT
 #define FAKE_BACKEND_FD_CONSOLE_IN  CROSVM_FD_CONSOLE_IN
 #define FAKE_BACKEND_FD_LOG         CROSVM_FD_LOG
+/* An app VM's payload files (vm_config_payload), for the guest agent. */
+#define FAKE_BACKEND_FD_PAYLOAD     "{payload}"
+#define FAKE_BACKEND_FD_PAYLOAD_CFG "{payload-cfg}"
+#define FAKE_BACKEND_FD_INSTANCE    "{instance}"
+#define FAKE_BACKEND_FD_STORAGE     "{storage}"
+/* The fake VM's "vsock": port P of the guest is the unix socket <temp dir>/vsock/P. */
+#define FAKE_BACKEND_VSOCK_DIR "vsock"
 
 struct fake_backend_opts {
 	const char *fakevmm_path; /* required; copied */

@@ -142,11 +142,11 @@ static int vm_register_callback_call(struct vm_obj *o, struct ipc_msg *req)
 	return r;
 }
 
-static int vm_connect_vsock(struct vm_obj *o, struct ipc_msg *req)
+static int vm_connect_vsock(struct vm_obj *o, struct ipc_msg *req, struct ipc_msg *reply)
 {
 	struct vm *vm = vm_handle_vm(o->h);
 	int32_t port;
-	int r;
+	int r, fd = -1;
 
 	if ((r = ipc_msg_get_i32(req, &port)) < 0 || (r = ipc_msg_get_end(req)) < 0)
 		return avf_err_prefix("connectVsock");
@@ -156,10 +156,11 @@ static int vm_connect_vsock(struct vm_obj *o, struct ipc_msg *req)
 	if ((uint32_t)port < 1024)
 		return avf_err_service(-EACCES, "Can't connect to privileged port %u",
 				       (uint32_t)port);
-	return avf_err_set(-EOPNOTSUPP, AVF_EX_UNSUPPORTED_OPERATION,
-			   "connectVsock(%u): not supported by this virtmgr (its backends have no "
-			   "vsock transport to the guest)",
-			   (uint32_t)port);
+	if ((r = vmgr_connect_vsock(o->srv->p.mgr, o->h, (uint32_t)port, &fd)) < 0)
+		return r;
+	r = ipc_msg_put_fd(reply, fd); /* the message sends a duplicate */
+	close(fd);
+	return r;
 }
 
 static int vm_dispatch(struct ipc_object *obj, struct ipc_conn *conn, uint32_t method,
@@ -190,7 +191,7 @@ static int vm_dispatch(struct ipc_object *obj, struct ipc_conn *conn, uint32_t m
 		if ((r = ipc_msg_get_end(req)) < 0)
 			return r;
 		return vmgr_stop(mgr, o->h);
-	case PROTO_VM_CONNECT_VSOCK: return vm_connect_vsock(o, req);
+	case PROTO_VM_CONNECT_VSOCK: return vm_connect_vsock(o, req, reply);
 	default: return ipc_unknown_method(obj, method);
 	}
 }

@@ -526,6 +526,26 @@ int vmgr_stop(struct vmgr *m, struct vm_handle *h)
 	return r;
 }
 
+int vmgr_connect_vsock(struct vmgr *m, struct vm_handle *h, uint32_t port, int *ret_fd)
+{
+	struct vm *vm = vm_handle_vm(h);
+	struct vmgr_vm *e = vm_owner(vm);
+	int r;
+
+	if (!m->p.backend->ops->connect_vsock)
+		r = avf_err_set(-EOPNOTSUPP, AVF_EX_UNSUPPORTED_OPERATION,
+				"connectVsock(%u): the %s backend has no vsock transport to its "
+				"guests",
+				port, m->p.backend->ops->name);
+	else if (!e->child)
+		r = avf_err_service(-ESRCH, "VM is not running");
+	else
+		r = m->p.backend->ops->connect_vsock(e->child, port, ret_fd);
+	trace_emitf(m->p.trace, "virtmgr", "connectVsock(vm:%u, %u) -> %s", vm_cid(vm), port,
+		    r < 0 ? avf_err_last()->msg : "ok");
+	return r;
+}
+
 size_t vmgr_vm_count(const struct vmgr *m)
 {
 	return m->n_vms;

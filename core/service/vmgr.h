@@ -108,6 +108,13 @@ int vmgr_create_vm_fds(struct vmgr *m, const struct vm_config *config,
 		       const struct vmgr_vm_fds *fds, struct vm_handle **ret);
 int vmgr_start(struct vmgr *m, struct vm_handle *h);
 int vmgr_stop(struct vmgr *m, struct vm_handle *h);
+/*
+ * IVirtualMachine.connectVsock after the caller's state and port checks: a stream
+ * to the guest's @port through the backend (close-on-exec, the caller's). The VM
+ * must have a running VMM (service-specific -ESRCH otherwise); a backend without
+ * vsock is EX_UNSUPPORTED_OPERATION; nothing listening is service-specific.
+ */
+int vmgr_connect_vsock(struct vmgr *m, struct vm_handle *h, uint32_t port, int *ret_fd);
 
 /* VMs whose record still exists (created, running, or dead with handles left). */
 size_t vmgr_vm_count(const struct vmgr *m);

@@ -87,12 +87,14 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backends/fake/guest_channel.h"
 #include "base/avf_err.h"
 #include "base/coverage_flush.h"
+#include "fakes/fakevmm/fakevmm_agent.h"
 #include "fakes/fakevmm/fakevmm_disk.h"
 #include "fakes/script/guest_script.h"
 
@@ -154,6 +156,13 @@ static const struct fakevmm_flag fakevmm_flags[] = {
     {"--vfio", FL_VALUE | FL_REPEAT},
     {"--virtio-snd", FL_VALUE},
     {"--avf-guest-channel", FL_VALUE | FL_PATH},
+    /* An app VM's payload, for the `agent` step (backends/fake: add_payload_args). */
+    {"--avf-payload", FL_VALUE | FL_PATH},
+    {"--avf-payload-name", FL_VALUE},
+    {"--avf-payload-config", FL_VALUE | FL_PATH},
+    {"--avf-instance", FL_VALUE | FL_PATH},
+    {"--avf-storage", FL_VALUE | FL_PATH},
+    {"--avf-vm-dir", FL_VALUE},
 };
 
 /* One accepted flag as given; @value points into argv (NULL for a switch). */
@@ -634,7 +643,9 @@ static char *fakevmm_script_param(void)
 static void fakevmm_load_script(void)
 {
 	char *src = fakevmm_script_param();
-	int r = gscript_parse(src ? src : GSCRIPT_DEFAULT, &fv.script);
+	/* As the backends: a VM with a payload boots its guest agent by default. */
+	const char *def = fakevmm_value("--avf-payload") ? GSCRIPT_AGENT_DEFAULT : GSCRIPT_DEFAULT;
+	int r = gscript_parse(src ? src : def, &fv.script);
 
 	free(src);
 	if (r < 0)
@@ -1105,6 +1116,48 @@ static void __attribute__((noreturn)) fakevmm_raise(int sig)
 	_exit(FAKEVMM_EXIT_ERROR);
 }
 
+/*
+ * The `agent` step: the guest agent takes over the guest channel and the failure
+ * channel; fakevmm serves its control socket until the agent ends. Its end is the
+ * guest's: exit 0 after it asked for a shutdown, and a crash (status 33) if it
+ * died by a signal, as a kernel whose init died would.
+ */
+static void __attribute__((noreturn)) fakevmm_run_agent(void)
+{
+	struct fakevmm_agent a = {
+	    .cid = fakevmm_value("--cid"),
+	    .channel_fd = fv.guest_fd,
+	    .failure_fd = fv.failure_fd,
+	    .log_fd = fv.log.broken ? -1 : fv.log.fd,
+	    .payload = fakevmm_value("--avf-payload"),
+	    .payload_name = fakevmm_value("--avf-payload-name"),
+	    .payload_config = fakevmm_value("--avf-payload-config"),
+	    .instance = fakevmm_value("--avf-instance"),
+	    .storage = fakevmm_value("--avf-storage"),
+	    .vm_dir = fakevmm_value("--avf-vm-dir"),
+	};
+	struct child_watch w;
+	int status = 0;
+
+	if (fv.guest_fd < 0 || !a.payload || !a.payload_name || !a.instance)
+		fakevmm_die(FAKEVMM_EXIT_ERROR,
+			    "agent: needs --avf-guest-channel, --avf-payload, --avf-payload-name "
+			    "and --avf-instance (an app VM with a payload)");
+	if (fakevmm_agent_spawn(&a, &w) < 0)
+		fakevmm_die(FAKEVMM_EXIT_ERROR, "agent: cannot start the guest agent");
+	/* The channel is the agent's now: we neither read it nor keep it open. */
+	close(fv.guest_fd);
+	fv.guest_fd = -1;
+	do
+		fakevmm_wait(UINT64_MAX, NULL, w.fd, POLLIN);
+	while (!child_watch_reap(&w, &status));
+	child_watch_close(&w);
+	if (WIFEXITED(status))
+		fakevmm_exit_status(WEXITSTATUS(status));
+	fprintf(stderr, "fakevmm: guest agent died by signal %d: guest crash\n", WTERMSIG(status));
+	fakevmm_exit_status(33);
+}
+
 static void __attribute__((noreturn)) fakevmm_run(void)
 {
 	char banner[128];
@@ -1136,6 +1189,7 @@ static void __attribute__((noreturn)) fakevmm_run(void)
 		case GS_HANG: fakevmm_wait(UINT64_MAX, NULL, -1, 0); break;
 		case GS_SPAWN_FAIL:
 			fakevmm_die(FAKEVMM_EXIT_ERROR, "spawn-fail: this VMM cannot start");
+		case GS_AGENT: fakevmm_run_agent();
 		}
 	}
 	/* The parser guarantees a final exit, signal, hang or spawn-fail. */

@@ -19,7 +19,7 @@ static const char *const op_names[] = {
 	[GS_FINISHED] = "finished", [GS_ERROR] = "error",     [GS_FAILURE] = "failure",
 	[GS_EXIT] = "exit",         [GS_SIGNAL] = "signal",   [GS_HANG] = "hang",
 	[GS_SPAWN_FAIL] = "spawn-fail", [GS_CONSOLE] = "console", [GS_LOG] = "log",
-	[GS_ECHO_CONSOLE] = "echo-console",
+	[GS_ECHO_CONSOLE] = "echo-console", [GS_AGENT] = "agent",
 };
 
 static const struct {
@@ -155,7 +155,8 @@ static char *rest_text(struct parser *ps)
 
 static bool is_terminal(enum gscript_op op)
 {
-	return op == GS_EXIT || op == GS_SIGNAL || op == GS_HANG || op == GS_SPAWN_FAIL;
+	return op == GS_EXIT || op == GS_SIGNAL || op == GS_HANG || op == GS_SPAWN_FAIL ||
+	       op == GS_AGENT;
 }
 
 static int parse_step(struct parser *ps, struct gscript_step *st)
@@ -173,7 +174,7 @@ static int parse_step(struct parser *ps, struct gscript_step *st)
 	if (i == sizeof(op_names) / sizeof(op_names[0]))
 		return perr(ps, at,
 			    "expected a step (wait, started, ready, finished, error, failure, console, "
-			    "log, echo-console, exit, signal, hang, spawn-fail), got",
+			    "log, echo-console, exit, signal, hang, spawn-fail, agent), got",
 			    word);
 	memset(st, 0, sizeof(*st));
 	st->op = (enum gscript_op)i;
@@ -273,7 +274,7 @@ int gscript_parse(const char *src, struct gscript **ret)
 		if (!*ps.p)
 			break;
 		if (s->n && is_terminal(s->steps[s->n - 1].op)) {
-			r = perr(&ps, ps.p, "nothing may follow exit, signal, hang or spawn-fail", NULL);
+			r = perr(&ps, ps.p, "nothing may follow exit, signal, hang, spawn-fail or agent", NULL);
 			goto fail;
 		}
 		if (s->n == GSCRIPT_MAX_STEPS) {
@@ -298,7 +299,7 @@ int gscript_parse(const char *src, struct gscript **ret)
 		s->steps[s->n++] = st;
 	}
 	if (s->n == 0 || !is_terminal(s->steps[s->n - 1].op)) {
-		r = perr(&ps, ps.p, "script must end with exit, signal, hang or spawn-fail", NULL);
+		r = perr(&ps, ps.p, "script must end with exit, signal, hang, spawn-fail or agent", NULL);
 		goto fail;
 	}
 	*ret = s;

@@ -17,10 +17,12 @@
  *           | 'signal' SIG              the VMM dies by SIG (number or name: KILL, SEGV, ...)
  *           | 'hang'                    the guest does nothing more, forever
  *           | 'spawn-fail'              the VMM cannot be started at all (first step only)
+ *           | 'agent'                   boot the payload: run the guest agent (our
+ *                                       microdroid_manager); the VM powers off when it ends
  *
  * TEXT is the rest of the step, trimmed; surrounding double quotes are removed
  * (so `console ""` is an empty line); it cannot hold ';' or a newline.
- * A script must end in exit, signal, hang or spawn-fail. Errors name
+ * A script must end in exit, signal, hang, spawn-fail or agent. Errors name
  * line:column and what was expected; unknown words are errors.
  * What each step does in a VMM: docs/guest-script.md.
  */
@@ -44,6 +46,7 @@ enum gscript_op {
 	GS_CONSOLE,
 	GS_LOG,
 	GS_ECHO_CONSOLE,
+	GS_AGENT,
 };
 
 struct gscript_step {
@@ -59,6 +62,9 @@ struct gscript {
 
 /* The guest used when a config names none: boots, runs, shuts down cleanly. */
 #define GSCRIPT_DEFAULT "wait 1s; started; ready; wait 1s; finished 0; exit 0"
+
+/* The guest of an app VM with a payload (vm_config_payload) when the config names none. */
+#define GSCRIPT_AGENT_DEFAULT "agent"
 
 /* Parse @src. -EINVAL with "guest script:LINE:COL: ..." (EX_ILLEGAL_ARGUMENT). */
 int gscript_parse(const char *src, struct gscript **ret);

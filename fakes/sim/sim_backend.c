@@ -35,7 +35,9 @@ static void script_free(void *script)
 
 static int sim_prepare(struct backend *be, const struct backend_vm *vm, struct backend_plan **ret)
 {
-	const char *src = vm->config->guest_script ? vm->config->guest_script : GSCRIPT_DEFAULT;
+	const char *src = vm->config->guest_script     ? vm->config->guest_script
+			  : vm_config_has_payload(vm->config) ? GSCRIPT_AGENT_DEFAULT
+							      : GSCRIPT_DEFAULT;
 	struct backend_plan *plan = NULL;
 	struct gscript *script = NULL;
 	char cid[16];
@@ -45,6 +47,13 @@ static int sim_prepare(struct backend *be, const struct backend_vm *vm, struct b
 	r = gscript_parse(src, &script);
 	if (r < 0)
 		return r;
+	/* An in-process VM has no guest processes: payloads run in fakevmm only. */
+	if (script->steps[script->n - 1].op == GS_AGENT) {
+		gscript_free(script);
+		return avf_err_set(-EOPNOTSUPP, AVF_EX_UNSUPPORTED_OPERATION,
+				   "the simulated backend cannot run a payload (step 'agent'): "
+				   "use the fake backend (docs/payload-api.md)");
+	}
 	r = backend_plan_new(&plan);
 	if (r < 0) {
 		gscript_free(script);
@@ -138,6 +147,7 @@ static void sim_step(struct loop_source *src, void *data)
 		return;
 	case GS_HANG:
 	case GS_SPAWN_FAIL:
+	case GS_AGENT: /* refused by sim_prepare */
 		return;
 	case GS_STARTED:
 		ev.kind = GUEST_PAYLOAD_STARTED;

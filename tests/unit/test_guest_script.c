@@ -99,7 +99,7 @@ static void test_errors_name_position(void **state)
 		const char *src;
 		const char *msg;
 	} bad[] = {
-		{ "", "guest script:1:1: script must end with exit, signal, hang or spawn-fail" },
+		{ "", "guest script:1:1: script must end with exit, signal, hang, spawn-fail or agent" },
 		{ "started; ready", "guest script:1:15: script must end with" },
 		{ "startd; exit 0", "guest script:1:1: expected a step" },
 		{ "wait; exit 0", "guest script:1:5: expected a duration" },
@@ -117,7 +117,7 @@ static void test_errors_name_position(void **state)
 		{ "echo-console now; hang", "guest script:1:14: expected ';' or end of line, got 'now'" },
 		{ "echo; hang", "guest script:1:1: expected a step (wait, started, ready, finished, "
 			      "error, failure, console, log, echo-console, exit, signal, hang, "
-			      "spawn-fail), got 'echo'" },
+			      "spawn-fail, agent), got 'echo'" },
 		{ "console x", "guest script:1:10: script must end with" },
 		{ "exit 0; started", "guest script:1:9: nothing may follow" },
 		{ "started; spawn-fail", "guest script:1:10: spawn-fail must be the only step" },

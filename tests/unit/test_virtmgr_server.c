@@ -791,7 +791,7 @@ static void test_connect_vsock(void **state)
 	assert_remote(connect_vsock(vm, 80), AVF_EX_SERVICE_SPECIFIC, -1,
 		      "Can't connect to privileged port 80");
 	assert_remote(connect_vsock(vm, 5678), AVF_EX_UNSUPPORTED_OPERATION, 0,
-		      "connectVsock(5678): not supported");
+		      "connectVsock(5678): the sim backend has no vsock transport");
 	/* a port above 2^31 is a u32, as in AVF */
 	assert_remote(connect_vsock(vm, (int32_t)0x80000001u), AVF_EX_UNSUPPORTED_OPERATION, 0,
 		      "connectVsock(2147483649)");

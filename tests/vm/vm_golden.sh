@@ -191,6 +191,11 @@ run_case() { # CASEFILE
 		cat "$d/vs.stderr"
 		ok=1
 	fi
+	# A case that ran nothing (a missing or empty file) proves nothing: it fails.
+	if [ "$step" = 0 ]; then
+		echo "FAIL $name: no step ran (is the case file there?)"
+		ok=1
+	fi
 	if [ $ok = 0 ]; then
 		echo "ok   $name ($step steps)"
 		rm -rf "$d"
