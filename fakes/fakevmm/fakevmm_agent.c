@@ -13,6 +13,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/coverage_flush.h"
+
 #define ARGV_MAX 32
 
 /* The agent lives next to us, as fakevmm lives next to virtmgr. */
@@ -120,6 +122,8 @@ int fakevmm_agent_spawn(const struct fakevmm_agent *a, struct child_watch *w)
 			_exit(127);
 		child_watch_child_mask(w);
 		child_fds(keep, (size_t)nkeep);
+		/* exec drops gcov's counters: write the child's (coverage builds only) */
+		coverage_flush();
 		execv(path, (char *const *)argv);
 		fprintf(stderr, "fakevmm: exec %s: %s\n", path, strerror(errno));
 		_exit(127);

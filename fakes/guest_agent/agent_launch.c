@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/coverage_flush.h"
 
 static int launcher_path(char *buf, size_t len)
 {
@@ -65,6 +66,8 @@ static void __attribute__((noreturn)) child(const struct agent_launch *l, const 
 		goto fail;
 	if (!l->encrypted_store)
 		unsetenv("AVF_ENCRYPTEDSTORE_PATH");
+	/* exec drops gcov's counters: write the child's (coverage builds only) */
+	coverage_flush();
 	execv(path, (char *const *)argv);
 fail:
 	e = errno;
