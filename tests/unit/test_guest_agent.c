@@ -184,6 +184,59 @@ static void test_host_notify(void **state)
 	assert_int_equal(agent_host_write_failure(&h, "x"), -EBADF);
 }
 
+/* Run the agent binary with @args; its stderr's first line in @err; its exit status. */
+static int run_agent(const char *const *args, char *err, size_t len)
+{
+	const char *argv[16] = {"avf-guest-agent"};
+	int p[2], st;
+	size_t n = 1;
+	ssize_t got;
+	pid_t pid;
+
+	for (; args[n - 1]; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		execv(AVF_GUEST_AGENT_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	got = read(p[0], err, len - 1);
+	err[got > 0 ? got : 0] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The agent's command line (fakevmm_agent.c writes it): each mistake is exit 1 with why. */
+static void test_agent_usage(void **state)
+{
+	static const struct {
+		const char *args[10];
+		const char *msg;
+	} rows[] = {
+	    {{NULL}, "needs --channel-fd, --payload, --payload-name and --instance"},
+	    {{"--channel-fd", NULL}, "a flag without its value"},
+	    {{"--frobnicate", "1", NULL}, "unknown flag"},
+	    {{"--channel-fd", "x", NULL}, "an fd argument is not a number"},
+	    {{"--log-fd", "-3", NULL}, "an fd argument is not a number"},
+	    {{"--failure-fd", "70000", NULL}, "an fd argument is not a number"},
+	    {{"--channel-fd", "3", "--payload", "/p", "--payload-name", "p", "--instance", "/i",
+	      NULL},
+	     "file arguments must be /proc/self/fd/N"},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(run_agent(rows[i].args, err, sizeof(err)), 1);
+		if (!strstr(err, rows[i].msg))
+			fail_msg("row %zu: '%s' lacks '%s'", i, err, rows[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +244,7 @@ int main(void)
 	    cmocka_unit_test(test_instance_seed),
 	    cmocka_unit_test(test_instance_without_header),
 	    cmocka_unit_test(test_host_notify),
+	    cmocka_unit_test(test_agent_usage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

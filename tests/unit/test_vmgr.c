@@ -361,6 +361,32 @@ static void test_bad_script_fails_create(void **state)
 	fx_free(fx);
 }
 
+/* An in-process VM has no guest processes: a payload (default script `agent`) or an
+ * explicit `agent` step fails createVm, and the CID goes back. */
+static void test_sim_refuses_payloads(void **state)
+{
+	struct fx *fx = fx_new(AVF_GUEST_CID_MIN, AVF_GUEST_CID_MAX);
+	struct vm_config c;
+	struct vm_handle *h = NULL;
+	int lib = open("/dev/null", O_RDONLY | O_CLOEXEC), inst = dup(lib);
+
+	vm_config_init(&c);
+	c.kind = VM_CONFIG_APP;
+	c.payload.library_fd = lib;
+	c.payload.binary_name = "libp.so";
+	c.payload.instance_fd = inst;
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EOPNOTSUPP);
+	assert_null(h);
+	assert_non_null(strstr(avf_err_last()->msg, "the simulated backend cannot run a payload"));
+	vm_config_init(&c);
+	c.guest_script = "wait 1s; agent";
+	assert_int_equal(vmgr_create_vm(fx->mgr, &c, &h), -EOPNOTSUPP);
+	assert_int_equal(cid_alloc_held_count(fx->cids), 0);
+	close(lib);
+	close(inst);
+	fx_free(fx);
+}
+
 static void test_cid_reuse_only_after_death_and_all_handles(void **state)
 {
 	/* Range of 2: round-robin means CID 10 comes back only after wrapping. */
@@ -1057,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_config_files_reach_backend_and_close_at_start),
 		cmocka_unit_test(test_composite_refused_leaves_nothing),
 		cmocka_unit_test(test_config_file_rules_fail_create),
+		cmocka_unit_test(test_sim_refuses_payloads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
