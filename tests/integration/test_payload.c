@@ -19,6 +19,8 @@
 
 #include <avf/vmclient.h>
 
+#include "vm_recorder.h"
+
 #include "base/fs_util.h"
 #include "vs_process.h"
 
@@ -59,40 +61,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-struct recorder {
-	char log[1024];
-};
-
-static void rec_add(struct recorder *r, const char *s)
-{
-	size_t n = strlen(r->log);
-	snprintf(r->log + n, sizeof(r->log) - n, "%s%s", n ? " " : "", s);
-}
-static void rec_started(struct avf_vm *vm, void *d) { rec_add(d, "started"); }
-static void rec_ready(struct avf_vm *vm, void *d) { rec_add(d, "ready"); }
-static void rec_finished(struct avf_vm *vm, int code, void *d)
-{
-	char b[32];
-	snprintf(b, sizeof(b), "finished(%d)", code);
-	rec_add(d, b);
-}
-static void rec_error(struct avf_vm *vm, enum avf_error_code code, const char *msg, void *d)
-{
-	char b[160];
-	snprintf(b, sizeof(b), "error(%d,%s)", code, msg);
-	rec_add(d, b);
-}
-static void rec_died(struct avf_vm *vm, enum avf_death_reason reason, void *d)
-{
-	char b[64];
-	snprintf(b, sizeof(b), "died(%s)", avf_death_reason_name(reason));
-	rec_add(d, b);
-}
-static const struct avf_vm_callbacks rec_cbs = {rec_started, rec_ready, rec_finished, rec_error,
-						rec_died};
-
 /* An app VM running bin/payloads/@payload, with a fresh or existing instance image. */
-static struct avf_vm *create_app(struct avf_client *c, const char *payload, struct recorder *rec)
+static struct avf_vm *create_app(struct avf_client *c, const char *payload,
+				 struct vm_recorder *rec)
 {
 	char path[512];
 	struct avf_vm_config cfg;
@@ -120,7 +91,7 @@ static struct avf_vm *create_app(struct avf_client *c, const char *payload, stru
 	close(inst);
 	if (r < 0)
 		fail_msg("create: %d %s", r, avf_last_error()->message);
-	assert_int_equal(avf_vm_register_callback(vm, &rec_cbs, rec), 0);
+	assert_int_equal(avf_vm_register_callback(vm, &vm_recorder_cbs, rec), 0);
 	return vm;
 }
 
@@ -149,7 +120,7 @@ static void round_trip(int fd, const char *msg, char *out, size_t len)
  */
 static void connect_vsock_round_trip(void **state)
 {
-	struct recorder rec = {{0}};
+	struct vm_recorder rec = {{0}};
 	struct avf_client *c;
 	struct avf_vm *vm;
 	enum avf_death_reason why;
@@ -191,7 +162,7 @@ static void connect_vsock_round_trip(void **state)
 /* hello: started -> finished(0) -> died(SHUTDOWN), exactly, through libvmclient. */
 static void success_sequence(void **state)
 {
-	struct recorder rec = {{0}};
+	struct vm_recorder rec = {{0}};
 	struct avf_client *c;
 	struct avf_vm *vm;
 	enum avf_death_reason why;

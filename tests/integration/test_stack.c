@@ -31,6 +31,8 @@
 
 #include <avf/vmclient.h>
 
+#include "vm_recorder.h"
+
 #include "base/fs_util.h"
 #include "ipc/ipc_msg.h"
 #include "vs_process.h"
@@ -118,38 +120,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-struct recorder {
-	char log[1024];
-};
-
-static void rec_add(struct recorder *r, const char *s)
-{
-	size_t n = strlen(r->log);
-	snprintf(r->log + n, sizeof(r->log) - n, "%s%s", n ? " " : "", s);
-}
-static void rec_started(struct avf_vm *vm, void *d) { rec_add(d, "started"); }
-static void rec_ready(struct avf_vm *vm, void *d) { rec_add(d, "ready"); }
-static void rec_finished(struct avf_vm *vm, int code, void *d)
-{
-	char b[32];
-	snprintf(b, sizeof(b), "finished(%d)", code);
-	rec_add(d, b);
-}
-static void rec_error(struct avf_vm *vm, enum avf_error_code code, const char *msg, void *d)
-{
-	char b[128];
-	snprintf(b, sizeof(b), "error(%d,%s)", code, msg);
-	rec_add(d, b);
-}
-static void rec_died(struct avf_vm *vm, enum avf_death_reason reason, void *d)
-{
-	char b[64];
-	snprintf(b, sizeof(b), "died(%s)", avf_death_reason_name(reason));
-	rec_add(d, b);
-}
-static const struct avf_vm_callbacks rec_cbs = {rec_started, rec_ready, rec_finished, rec_error,
-						rec_died};
 
 static struct avf_client *connect_client(void)
 {
@@ -274,7 +244,7 @@ static void full_cycle(void **state)
 	int fds = count_fds();
 	struct avf_client *c = connect_client();
 	struct avf_vm *vm = create_vm(c, AVF_VM_KIND_APP, "started; ready; finished 0; exit 0");
-	struct recorder rec = {{0}};
+	struct vm_recorder rec = {{0}};
 	struct avf_vm_info row;
 	enum avf_death_reason reason;
 	enum avf_vm_state st;
@@ -290,7 +260,7 @@ static void full_cycle(void **state)
 	assert_true(row.temp_dir[0] == '/');
 	struct stat sb;
 	assert_int_equal(stat(row.temp_dir, &sb), 0);
-	assert_int_equal(avf_vm_register_callback(vm, &rec_cbs, &rec), 0);
+	assert_int_equal(avf_vm_register_callback(vm, &vm_recorder_cbs, &rec), 0);
 	assert_int_equal(avf_vm_start(vm), 0);
 	assert_int_equal(avf_vm_wait_for_state(vm, AVF_VM_STATE_READY, DEADLINE_MS), 0);
 	assert_int_equal(avf_vm_wait_for_death(vm, DEADLINE_MS, &reason), 0);
@@ -770,10 +740,10 @@ static void script_outcomes(void **state)
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		struct avf_vm *vm = create_vm(c, table[i].kind, table[i].script);
-		struct recorder rec = {{0}};
+		struct vm_recorder rec = {{0}};
 		enum avf_death_reason reason;
 
-		assert_int_equal(avf_vm_register_callback(vm, &rec_cbs, &rec), 0);
+		assert_int_equal(avf_vm_register_callback(vm, &vm_recorder_cbs, &rec), 0);
 		assert_int_equal(avf_vm_start(vm), 0);
 		if (avf_vm_wait_for_death(vm, DEADLINE_MS, &reason) < 0)
 			fail_msg("'%s': %s", table[i].script, avf_last_error()->message);
