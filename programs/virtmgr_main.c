@@ -18,6 +18,7 @@
 #include "backends/crosvm/crosvm_backend.h"
 #include "backends/fake/fake_backend.h"
 #include "base/avf_err.h"
+#include "base/fs_util.h"
 #include "fakes/sim/sim_backend.h"
 #include "service/virtmgr_server.h"
 #include "trace/trace_file.h"
@@ -111,17 +112,9 @@ int virtmgr_main_claim_fds(const char *prog, const char *rpc_arg, const char *re
 /* The fakevmm next to our own executable (the build and install layout). */
 static char *sibling_fakevmm(void)
 {
-	char self[PATH_MAX], *slash, *p;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char dir[PATH_MAX], *p;
 
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	if (asprintf(&p, "%s/fakevmm", self) < 0)
+	if (fs_self_dir(dir, sizeof(dir)) < 0 || asprintf(&p, "%s/fakevmm", dir) < 0)
 		return NULL;
 	return p;
 }

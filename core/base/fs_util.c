@@ -221,3 +221,20 @@ out:
 	close(fd);
 	return r;
 }
+
+int fs_self_dir(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	if ((size_t)snprintf(buf, len, "%.*s", (int)(slash - self), self) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}

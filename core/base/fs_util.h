@@ -13,6 +13,13 @@ int fs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf @path without following symlinks; a missing path is success. */
 int fs_remove_tree(const char *path);
 
+/*
+ * The directory of the running program (/proc/self/exe's), where the programs of a
+ * build or an install sit side by side (virtmgr -> fakevmm -> avf-guest-agent ->
+ * avf-payload-launcher). -errno (-ENAMETOOLONG if @len is short), no message.
+ */
+int fs_self_dir(char *buf, size_t len);
+
 /* Count directory entries of @path except . and .. (-errno if unreadable). */
 int fs_count_entries(const char *path);
 

@@ -14,24 +14,19 @@
 #include <unistd.h>
 
 #include "base/coverage_flush.h"
+#include "base/fs_util.h"
 
 #define ARGV_MAX 32
 
 /* The agent lives next to us, as fakevmm lives next to virtmgr. */
 static int agent_path(char *buf, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	char dir[PATH_MAX];
+	int r = fs_self_dir(dir, sizeof(dir));
 
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	if ((size_t)snprintf(buf, len, "%s/%s", self, FAKEVMM_AGENT_NAME) >= len)
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, FAKEVMM_AGENT_NAME) >= len)
 		return -ENAMETOOLONG;
 	return 0;
 }

@@ -16,21 +16,17 @@
 
 #include "base/avf_err.h"
 #include "base/coverage_flush.h"
+#include "base/fs_util.h"
 
 static int launcher_path(char *buf, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	char dir[PATH_MAX];
+	int r = fs_self_dir(dir, sizeof(dir));
 
-	if (n < 0)
-		return avf_err_set(-errno, AVF_EX_SERVICE_SPECIFIC, "readlink /proc/self/exe: %s",
-				   strerror(errno));
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash ||
-	    (size_t)snprintf(buf, len, "%.*s/%s", (int)(slash - self), self, AGENT_LAUNCHER_NAME) >=
-		len)
+	if (r < 0)
+		return avf_err_set(r, AVF_EX_SERVICE_SPECIFIC, "cannot find our own directory: %s",
+				   strerror(-r));
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, AGENT_LAUNCHER_NAME) >= len)
 		return avf_err_set(-ENAMETOOLONG, AVF_EX_SERVICE_SPECIFIC, "launcher path too long");
 	return 0;
 }

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/avf_err.h"
+#include "base/fs_util.h"
 #include "scn.h"
 #include "scn_run.h"
 #include "scn_trace.h"
@@ -263,19 +263,6 @@ static enum scn_status run_one(const struct opts *o, const char *path, size_t n_
 	return status;
 }
 
-/* This program's directory: the other programs of the build sit beside it. */
-static int self_dir(char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	snprintf(buf, len, "%s", dirname(self));
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -368,7 +355,7 @@ int main(int argc, char **argv)
 	}
 	if (o.bindir)
 		snprintf(bindir, sizeof(bindir), "%s", o.bindir);
-	else if (self_dir(bindir, sizeof(bindir)) < 0) {
+	else if (fs_self_dir(bindir, sizeof(bindir)) < 0) {
 		fprintf(stderr, "avf-scenario: cannot find my own directory; use --bindir\n");
 		return 2;
 	}
