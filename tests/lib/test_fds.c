@@ -2,9 +2,11 @@
 #include "cmocka_wrap.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "test_fds.h"
 
@@ -40,4 +42,30 @@ int count_fds_on_file(int fd)
 	}
 	closedir(d);
 	return n;
+}
+
+int fd_new_pipe_end(void)
+{
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[1]);
+	return p[0];
+}
+
+bool fd_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	assert_int_equal(fstat(a, &sa), 0);
+	assert_int_equal(fstat(b, &sb), 0);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+void fd_check_dup(int orig, int copy)
+{
+	assert_true(copy > 2);
+	assert_int_not_equal(copy, orig);
+	assert_int_equal(fcntl(copy, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_true(fd_same_file(orig, copy));
 }

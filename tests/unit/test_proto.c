@@ -151,34 +151,6 @@ static struct ipc_msg *over_wire_fds(struct ipc_msg *m)
 	return out;
 }
 
-/* A pipe's read end standing for a file (its write end closed). */
-static int new_fd(void)
-{
-	int p[2];
-
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	close(p[1]);
-	return p[0];
-}
-
-static bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	assert_int_equal(fstat(a, &sa), 0);
-	assert_int_equal(fstat(b, &sb), 0);
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* The received fd: another number, close-on-exec, the sender's open file. */
-static void check_received(int sent, int got)
-{
-	assert_true(got > 2);
-	assert_int_not_equal(got, sent);
-	assert_int_equal(fcntl(got, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
-	assert_true(same_file(sent, got));
-}
-
 /* VirtualMachineRawConfig's files travel as fds, in their places, and nothing leaks. */
 static void config_files_round_trip(void **state)
 {
@@ -194,14 +166,14 @@ static void config_files_round_trip(void **state)
 
 	vm_config_init(&in);
 	in.name = "files";
-	in.kernel_fd = new_fd();
+	in.kernel_fd = fd_new_pipe_end();
 	in.bootloader_fd = -1;
-	in.initrd_fd = new_fd();
+	in.initrd_fd = fd_new_pipe_end();
 	in.params = "console=hvc0 root=/dev/vda";
-	disks[0].image_fd = new_fd();
-	disks[2].image_fd = new_fd();
-	parts[0].fd = new_fd();
-	parts[1].fd = new_fd();
+	disks[0].image_fd = fd_new_pipe_end();
+	disks[2].image_fd = fd_new_pipe_end();
+	parts[0].fd = fd_new_pipe_end();
+	parts[1].fd = fd_new_pipe_end();
 	in.disks = disks;
 	in.n_disks = 3;
 	assert_int_equal(ipc_msg_new(&m), 0);
@@ -211,23 +183,23 @@ static void config_files_round_trip(void **state)
 	assert_int_equal(ipc_msg_get_end(m), 0);
 	ipc_msg_free(m); /* the config took its fds: they outlive the message */
 	assert_string_equal(out.name, "files");
-	check_received(in.kernel_fd, out.kernel_fd);
-	check_received(in.initrd_fd, out.initrd_fd);
+	fd_check_dup(in.kernel_fd, out.kernel_fd);
+	fd_check_dup(in.initrd_fd, out.initrd_fd);
 	assert_int_equal(out.bootloader_fd, -1);
 	assert_string_equal(out.params, in.params);
 	assert_int_equal(out.n_disks, 3);
-	check_received(disks[0].image_fd, out.disks[0].image_fd);
+	fd_check_dup(disks[0].image_fd, out.disks[0].image_fd);
 	assert_false(out.disks[0].writable);
 	assert_int_equal(out.disks[0].n_partitions, 0);
 	assert_int_equal(out.disks[1].image_fd, -1);
 	assert_int_equal(out.disks[1].n_partitions, 2);
 	assert_string_equal(out.disks[1].partitions[0].label, "vbmeta_a");
 	assert_false(out.disks[1].partitions[0].writable);
-	check_received(parts[0].fd, out.disks[1].partitions[0].fd);
+	fd_check_dup(parts[0].fd, out.disks[1].partitions[0].fd);
 	assert_string_equal(out.disks[1].partitions[1].label, "super");
 	assert_true(out.disks[1].partitions[1].writable);
-	check_received(parts[1].fd, out.disks[1].partitions[1].fd);
-	check_received(disks[2].image_fd, out.disks[2].image_fd);
+	fd_check_dup(parts[1].fd, out.disks[1].partitions[1].fd);
+	fd_check_dup(disks[2].image_fd, out.disks[2].image_fd);
 	assert_true(out.disks[2].writable);
 	assert_int_equal(vm_config_validate(&out), 0);
 	/* 6 files each side */
@@ -247,10 +219,10 @@ static void config_payload_round_trip(void **state)
 
 	vm_config_init(&in);
 	in.kind = VM_CONFIG_APP;
-	in.payload.library_fd = new_fd();
+	in.payload.library_fd = fd_new_pipe_end();
 	in.payload.binary_name = "libhello.so";
-	in.payload.instance_fd = new_fd();
-	in.payload.storage_fd = new_fd();
+	in.payload.instance_fd = fd_new_pipe_end();
+	in.payload.storage_fd = fd_new_pipe_end();
 	assert_int_equal(ipc_msg_new(&m), 0);
 	assert_int_equal(proto_put_config(m, &in), 0);
 	m = over_wire_fds(m);
@@ -259,11 +231,11 @@ static void config_payload_round_trip(void **state)
 	ipc_msg_free(m);
 	assert_int_equal(out.kind, VM_CONFIG_APP);
 	assert_true(vm_config_has_payload(&out));
-	check_received(in.payload.library_fd, out.payload.library_fd);
+	fd_check_dup(in.payload.library_fd, out.payload.library_fd);
 	assert_string_equal(out.payload.binary_name, "libhello.so");
 	assert_int_equal(out.payload.config_fd, -1);
-	check_received(in.payload.instance_fd, out.payload.instance_fd);
-	check_received(in.payload.storage_fd, out.payload.storage_fd);
+	fd_check_dup(in.payload.instance_fd, out.payload.instance_fd);
+	fd_check_dup(in.payload.storage_fd, out.payload.storage_fd);
 	assert_int_equal(vm_config_validate(&out), 0);
 	assert_int_equal(count_fds(), fds0 + 6);
 	vm_config_clear(&out);
@@ -304,7 +276,7 @@ static void expect_refused_fds(struct ipc_msg *m, const char *substr)
 /* Malformed file fields and counts over their bounds: refused, naming the field; no leak. */
 static void config_files_refusals(void **state)
 {
-	int fds0 = count_fds(), f = new_fd();
+	int fds0 = count_fds(), f = fd_new_pipe_end();
 	struct ipc_msg *m;
 
 	/* the version before files is not understood any more */
@@ -382,7 +354,7 @@ static void config_too_many_fds(void **state)
 {
 	static struct vm_config_partition parts[2][VM_CONFIG_PARTITIONS_MAX];
 	struct vm_config_disk disks[2];
-	int fds0 = count_fds(), f = new_fd();
+	int fds0 = count_fds(), f = fd_new_pipe_end();
 	struct vm_config in;
 	struct ipc_msg *m;
 

@@ -983,15 +983,6 @@ static int create_vm_files(struct fx *fx, int kernel, int bootloader, int image,
 	return 0;
 }
 
-static bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	assert_int_equal(fstat(a, &sa), 0);
-	assert_int_equal(fstat(b, &sb), 0);
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /*
  * The config's files travel over the wire as fds, reach the backend as virtmgr's
  * own copies, and virtmgr keeps none once the VMM was spawned (each "file" is a
@@ -1009,8 +1000,8 @@ static void test_config_files_reach_the_backend(void **state)
 	assert_int_equal(create_vm_files(fx, k[1], -1, d[1], NULL, &vm), 0);
 	assert_true(fx->probe->kernel >= 0 && fx->probe->disk0 >= 0);
 	assert_int_not_equal(fx->probe->kernel, k[1]);
-	assert_true(same_file(fx->probe->kernel, k[1]));
-	assert_true(same_file(fx->probe->disk0, d[1]));
+	assert_true(fd_same_file(fx->probe->kernel, k[1]));
+	assert_true(fd_same_file(fx->probe->disk0, d[1]));
 	close(k[1]);
 	close(d[1]);
 	assert_false(at_eof(k[0]));
@@ -1033,7 +1024,7 @@ static void test_config_files_reach_the_backend(void **state)
 	assert_int_equal(ftruncate(p2[1], 4096), 0);
 	assert_int_equal(create_vm_files(fx, k[1], -1, -1, (int[]){p1[1], p2[1]}, &vm), 0);
 	assert_true(fx->probe->disk0 >= 0);
-	assert_false(same_file(fx->probe->disk0, p1[1]));
+	assert_false(fd_same_file(fx->probe->disk0, p1[1]));
 	close(k[1]);
 	assert_false(at_eof(k[0]));
 	/* never started: closed when the client drops the VM (only ours left) */

@@ -19,34 +19,6 @@
 #include "base/avf_err.h"
 #include "config/vm_config.h"
 
-/* A fresh fd on its own open file (a pipe's read end; the write end is closed). */
-static int new_fd(void)
-{
-	int p[2];
-
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	close(p[1]);
-	return p[0];
-}
-
-static bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	assert_int_equal(fstat(a, &sa), 0);
-	assert_int_equal(fstat(b, &sb), 0);
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* A copy's fd: another number, above stdio, close-on-exec, the same open file. */
-static void check_dup(int orig, int copy)
-{
-	assert_true(copy > 2);
-	assert_int_not_equal(copy, orig);
-	assert_int_equal(fcntl(copy, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
-	assert_true(same_file(orig, copy));
-}
-
 /* A config with every kind of file: kernel, initrd, an image disk, a composite of two. */
 struct full {
 	struct vm_config c;
@@ -64,11 +36,11 @@ static void full_init(struct full *f)
 	f->c.memory_mib = 300;
 	f->c.cpus = 2;
 	f->c.protected_vm = true;
-	f->c.kernel_fd = new_fd();
-	f->c.initrd_fd = new_fd();
-	f->parts[0] = (struct vm_config_partition){strdup("vbmeta_a"), new_fd(), false};
-	f->parts[1] = (struct vm_config_partition){strdup("super"), new_fd(), true};
-	f->disks[0] = (struct vm_config_disk){.image_fd = new_fd(), .writable = true};
+	f->c.kernel_fd = fd_new_pipe_end();
+	f->c.initrd_fd = fd_new_pipe_end();
+	f->parts[0] = (struct vm_config_partition){strdup("vbmeta_a"), fd_new_pipe_end(), false};
+	f->parts[1] = (struct vm_config_partition){strdup("super"), fd_new_pipe_end(), true};
+	f->disks[0] = (struct vm_config_disk){.image_fd = fd_new_pipe_end(), .writable = true};
 	f->disks[1] =
 	    (struct vm_config_disk){.image_fd = -1, .partitions = f->parts, .n_partitions = 2};
 }
@@ -125,12 +97,12 @@ static void test_copy_duplicates_every_fd(void **state)
 	assert_int_equal(c.memory_mib, 300);
 	assert_int_equal(c.cpus, 2);
 	assert_true(c.protected_vm);
-	check_dup(f.c.kernel_fd, c.kernel_fd);
-	check_dup(f.c.initrd_fd, c.initrd_fd);
+	fd_check_dup(f.c.kernel_fd, c.kernel_fd);
+	fd_check_dup(f.c.initrd_fd, c.initrd_fd);
 	assert_int_equal(c.bootloader_fd, -1);
 	assert_int_equal(c.n_disks, 2);
 	assert_ptr_not_equal(c.disks, f.c.disks);
-	check_dup(f.disks[0].image_fd, c.disks[0].image_fd);
+	fd_check_dup(f.disks[0].image_fd, c.disks[0].image_fd);
 	assert_true(c.disks[0].writable);
 	assert_int_equal(c.disks[0].n_partitions, 0);
 	assert_int_equal(c.disks[1].image_fd, -1);
@@ -140,8 +112,8 @@ static void test_copy_duplicates_every_fd(void **state)
 	assert_string_equal(c.disks[1].partitions[1].label, "super");
 	assert_false(c.disks[1].partitions[0].writable);
 	assert_true(c.disks[1].partitions[1].writable);
-	check_dup(f.parts[0].fd, c.disks[1].partitions[0].fd);
-	check_dup(f.parts[1].fd, c.disks[1].partitions[1].fd);
+	fd_check_dup(f.parts[0].fd, c.disks[1].partitions[0].fd);
+	fd_check_dup(f.parts[1].fd, c.disks[1].partitions[1].fd);
 	assert_true(vm_config_has_files(&c));
 	/* 5 originals and 5 copies */
 	assert_int_equal(count_fds(), fds0 + 10);
@@ -191,7 +163,7 @@ static void test_copy_failure_leaks_nothing(void **state)
 	assert_null(c.name);
 	/* everything copied before it was closed again: only the 4 originals left */
 	assert_int_equal(count_fds(), fds0 + 4);
-	f.parts[1].fd = new_fd();
+	f.parts[1].fd = fd_new_pipe_end();
 	full_clear(&f);
 	assert_int_equal(count_fds(), fds0);
 }
@@ -243,13 +215,13 @@ static void test_validation_rules(void **state)
 		int got;
 
 		vm_config_init(&c);
-		c.kernel_fd = r->kernel ? new_fd() : -1;
-		c.initrd_fd = r->initrd ? new_fd() : -1;
-		c.bootloader_fd = r->bios ? new_fd() : -1;
+		c.kernel_fd = r->kernel ? fd_new_pipe_end() : -1;
+		c.initrd_fd = r->initrd ? fd_new_pipe_end() : -1;
+		c.bootloader_fd = r->bios ? fd_new_pipe_end() : -1;
 		if (r->disk_image >= 0) {
-			disk.image_fd = r->disk_image ? new_fd() : -1;
+			disk.image_fd = r->disk_image ? fd_new_pipe_end() : -1;
 			if (r->disk_parts) {
-				part.fd = new_fd();
+				part.fd = fd_new_pipe_end();
 				disk.partitions = &part;
 				disk.n_partitions = 1;
 			}
@@ -276,7 +248,7 @@ static void test_validation_bounds(void **state)
 {
 	static struct vm_config_disk disks[VM_CONFIG_DISKS_MAX + 1];
 	static struct vm_config_partition parts[VM_CONFIG_PARTITIONS_MAX + 1];
-	int kernel = new_fd(), img = new_fd();
+	int kernel = fd_new_pipe_end(), img = fd_new_pipe_end();
 	struct vm_config c;
 
 	vm_config_init(&c);
